@@ -1,0 +1,122 @@
+"""The ``skinedge`` command. Each subcommand parses its flags into a config once and calls
+one library function; errors a user can fix print one line and exit 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import SkinedgeError
+
+
+def _add_train(sub) -> None:
+    from .models import MODELS
+    from .train.config import BALANCE_MODES, TrainConfig
+
+    d = TrainConfig(data="", out="")
+    p = sub.add_parser("train", help="train a student on HAM10000",
+                       description="Train a classifier from scratch on a HAM10000-layout folder: "
+                       "lesion-disjoint split, validation every epoch, best checkpoint by balanced "
+                       "accuracy, resumable (rerun the same command after an interruption). Under "
+                       "torchrun it trains with DDP.")
+    p.add_argument("--data", default=None, help="HAM10000 folder (HAM10000_metadata.csv beside "
+                   "the image folders); default: the sample shipped with skinedge")
+    p.add_argument("--out", required=True, help="run folder (config, split, checkpoints, plots)")
+    p.add_argument("--model", default=d.model, choices=sorted(MODELS), metavar="NAME",
+                   help=f"architecture (default {d.model}); one of: {', '.join(sorted(MODELS))}")
+    p.add_argument("--img-size", type=int, default=d.img_size, help="input resolution (px)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch size")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--balance", default=d.balance, choices=BALANCE_MODES,
+                   help="imbalance handling: class-weighted loss, class-balanced sampler, both, none")
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and the training")
+    p.add_argument("--split-file", default=None, help="reuse a split.json from another run")
+    p.add_argument("--workers", type=int, default=d.workers, help="data-loader worker processes")
+    p.add_argument("--max-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(a) -> int:
+    from .api import SAMPLE_DATA
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(data=str(a.data or SAMPLE_DATA), out=a.out, model=a.model,
+                      img_size=a.img_size, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                      weight_decay=a.weight_decay, balance=a.balance,
+                      label_smoothing=a.label_smoothing, seed=a.seed, split_file=a.split_file,
+                      workers=a.workers, max_batches_per_epoch=a.max_batches,
+                      progress=not a.no_progress)
+    result = train(cfg)
+    if result:
+        t = result["test"]
+        print(f"best epoch {result['best_epoch'] + 1}: test balanced accuracy "
+              f"{t['balanced_accuracy']:.4f}, macro-F1 {t['macro_f1']:.4f}, n={t['n']} "
+              f"-> {Path(a.out) / 'best'}")
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="score a model on labelled images",
+                       description="Balanced accuracy, macro-F1, one-vs-rest AUC, per-class "
+                       "recall/precision/F1 and a confusion-matrix plot for a checkpoint folder or "
+                       "an exported artifact.")
+    p.add_argument("model", nargs="?", default=None,
+                   help="checkpoint folder or artifact (default: the shipped model)")
+    p.add_argument("--data", default=None, help="HAM10000-layout folder (default: shipped sample)")
+    p.add_argument("--split", default="test", choices=("test", "val", "all"),
+                   help="the model's test/val split of DATA, or every labelled image (all)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--plot", default=None, help="confusion-matrix PNG (default confusion_SPLIT.png)")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(a) -> int:
+    from .api import SAMPLE_DATA
+    from .evaluate import evaluate
+
+    plot = Path(a.plot or f"confusion_{a.split}.png")
+    m = evaluate(a.model, a.data or SAMPLE_DATA, a.split, plot, progress=not a.json)
+    if a.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    print(f"{m['model']} [{m['target']}] on {m['split']} of {m['data']}: n={m['n']}")
+    print(f"  balanced accuracy {m['balanced_accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+          f"accuracy {m['accuracy']:.4f}  AUC(ovr) {m['auc_ovr']:.4f}")
+    print(f"  {'class':6} {'recall':>7} {'prec':>7} {'f1':>7} {'n':>5}")
+    for c, v in m["per_class"].items():
+        print(f"  {c:6} {v['recall']:7.3f} {v['precision']:7.3f} {v['f1']:7.3f} {v['support']:5d}")
+    print(f"  confusion matrix: {plot}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="skinedge", description="Train, export, run and benchmark "
+                                "an on-device skin-lesion classifier (HAM10000, 7 classes).")
+    p.add_argument("--version", action="version", version=f"skinedge {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_eval):
+        add(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SkinedgeError as exc:
+        print(f"skinedge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"skinedge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Epoch orders and batches that are the same for one process and for N DDP processes.
+
+The global order of an epoch depends only on (seed, epoch); it is cut into global batches,
+and rank r of a world of W takes the r-th slice of each. Class-balanced sampling draws with
+replacement, each image weighted by 1 / (images in its class).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .augment import AugmentConfig, augment, sample_generator
+
+
+def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool) -> np.ndarray:
+    rng = np.random.default_rng([seed, epoch])
+    n = len(labels)
+    if not balanced:
+        return rng.permutation(n)
+    counts = np.bincount(labels)
+    weights = 1.0 / counts[labels]
+    return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+
+
+def rank_batches(order: np.ndarray, batch_size: int, rank: int = 0, world: int = 1,
+                 drop_last: bool = True) -> list[list[int]]:
+    """Cut ``order`` into global batches of ``batch_size``; return this rank's slices."""
+    if batch_size % world:
+        raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
+    per = batch_size // world
+    stop = len(order) - len(order) % batch_size if drop_last else len(order)
+    out = []
+    for start in range(0, stop, batch_size):
+        batch = order[start:start + batch_size]
+        part = batch[rank * per:(rank + 1) * per].tolist()
+        if part:
+            out.append(part)
+    return out
+
+
+class CachedImages(Dataset):
+    """uint8 images [N, S, S, 3] (e.g. a memory map) -> (float [3, S, S] in [0, 1], label)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                 augment_cfg: AugmentConfig | None = None, seed: int = 0):
+        self.images, self.labels, self.indices = images, labels, indices
+        self.augment_cfg, self.seed, self.epoch = augment_cfg, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        j = int(self.indices[i])
+        img = torch.from_numpy(np.array(self.images[j])).permute(2, 0, 1)
+        if self.augment_cfg is not None:
+            img = augment(img, self.augment_cfg, sample_generator(self.seed, self.epoch, i))
+        return img.float().div_(255.0), int(self.labels[j])

@@ -1,0 +1,82 @@
+"""Scoring a model on labelled images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: np.ndarray, indices: np.ndarray,
+                   batch_size: int = 128) -> np.ndarray:
+    """images: uint8 [N, S, S, 3]; returns float32 logits [len(indices), K] in eval mode."""
+    was = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(indices), batch_size):
+        idx = np.asarray(indices[start:start + batch_size])
+        x = torch.from_numpy(np.asarray(images[idx])).permute(0, 3, 1, 2).float().div_(255.0)
+        out.append(model(x).float().numpy())
+    model.train(was)
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def select_split(model_path: Path, card, ds, split: str):
+    """Records of ``ds`` in ``split`` ("all", "val" or "test") as the model's training saw it.
+
+    A checkpoint folder carries its split.json; for an artifact, the split is recomputed from
+    the card's seed when ``ds`` is the dataset the model was trained on (same fingerprint).
+    """
+    from .data.splits import SPLITS, Split, make_split
+    from .errors import DataError
+
+    if split == "all":
+        return ds
+    if split not in SPLITS:
+        raise DataError(f"unknown split '{split}'; use test, val or all")
+    split_file = Path(model_path) / "split.json"
+    if split_file.is_file():
+        assignment = Split.load(split_file).assignment
+        outside = [r.image_id for r in ds.records if r.image_id not in assignment]
+        if outside:
+            raise DataError(f"{ds.metadata}: {len(outside)} image(s) (e.g. {outside[0]}) are not "
+                            f"in the model's split ({split_file}); use --split all")
+        chosen = {i for i, s in assignment.items() if s == split}
+    else:
+        t = card.training
+        if t.get("dataset_fingerprint") != ds.fingerprint():
+            raise DataError(f"{ds.metadata}: not the data the model was trained on, so its "
+                            f"{split} split is unknown here; use --split all")
+        fractions = tuple(t.get("config", {}).get("split_fractions", (0.7, 0.15, 0.15)))
+        s = make_split(ds, int(t.get("split_seed", 0)), fractions)
+        if t.get("split_fingerprint") and s.fingerprint() != t["split_fingerprint"]:
+            raise DataError(f"{ds.metadata}: recomputed split does not match the model card's")
+        chosen = s.ids(split)
+    sub = ds.subset(chosen)
+    if not len(sub):
+        raise DataError(f"{ds.metadata}: no images of this folder are in the model's {split} split")
+    return sub
+
+
+def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
+             plot: Path | None = None, progress: bool = True) -> dict:
+    """Metrics of a checkpoint or artifact on a HAM10000-layout folder."""
+    from .api import load
+    from .data import read_ham10000
+    from .data.cache import cached_images
+    from .metrics import classification_metrics
+
+    clf = load(model)
+    ds = select_split(clf.path, clf.card, read_ham10000(data, require_all_classes=False), split)
+    images = cached_images(ds.records, clf.card.input_size, progress=progress)
+    probs = clf.predict_batch_array(images)
+    m = classification_metrics(np.asarray(ds.labels), probs, clf.labels)
+    m = {"model": str(clf.path), "target": clf.target, "data": str(data), "split": split, **m}
+    if plot is not None:
+        from .plots import plot_confusion
+
+        plot_confusion(np.array(m["confusion_matrix"]), m["labels"], Path(plot),
+                       f"{Path(clf.path).name} on {split} (balanced acc {m['balanced_accuracy']:.3f})")
+        m["confusion_plot"] = str(plot)
+    return m

@@ -1,0 +1,5 @@
+"""Training stages."""
+from .config import TrainConfig
+from .loop import train
+
+__all__ = ["TrainConfig", "train"]

@@ -1,0 +1,64 @@
+"""Training configuration: parsed once from flags (or a TOML file), saved beside the run."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..errors import ConfigError
+
+BALANCE_MODES = ("none", "sampler", "loss", "both")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "mobilenetv4_conv_small"
+    img_size: int = 128
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    balance: str = "loss"
+    seed: int = 0
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_file: str | None = None
+    drop_rate: float = 0.0
+    workers: int = 0
+    eval_batch_size: int = 128
+    max_batches_per_epoch: int | None = None  # for smoke tests: cap each epoch's batches
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.balance not in BALANCE_MODES:
+            raise ConfigError(f"--balance {self.balance!r}: choose one of {', '.join(BALANCE_MODES)}")
+        for name in ("img_size", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+        if self.img_size % 16:
+            raise ConfigError(f"--img-size {self.img_size} must be a multiple of 16")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        if "split_fractions" in d:
+            d = {**d, "split_fractions": tuple(d["split_fractions"])}
+        return cls(**d)
+
+    def resumable_with(self, other: "TrainConfig") -> bool:
+        """Everything but the epoch count and cosmetic options must match to resume."""
+        skip = {"epochs", "progress", "workers", "eval_batch_size"}
+        a, b = self.to_dict(), other.to_dict()
+        return all(a[k] == b[k] for k in a if k not in skip)
