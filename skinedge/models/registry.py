@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import torch
+
 from ..errors import ConfigError
 from ..labels import CLASSES
 from .classifier import SkinClassifier
@@ -69,4 +71,9 @@ def create_model(name: str, img_size: int, mean: Sequence[float], std: Sequence[
         kwargs["img_size"] = img_size
     backbone = timm.create_model(spec.timm_name, pretrained=False, num_classes=num_classes,
                                  drop_rate=drop_rate, **kwargs)
+    # A zero head starts every class at 1/K (loss ln K). timm's default head init gives
+    # these from-scratch CNNs logits with std ~5 and a first-epoch loss spike.
+    head = backbone.get_classifier()
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
     return SkinClassifier(backbone, mean, std)
