@@ -33,6 +33,7 @@ def _add_train(sub) -> None:
     p.add_argument("--balance", default=d.balance, choices=BALANCE_MODES,
                    help="imbalance handling: class-weighted loss, class-balanced sampler, both, none")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--drop-rate", type=float, default=d.drop_rate, help="dropout before the classifier")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and the training")
     p.add_argument("--split-file", default=None, help="reuse a split.json from another run")
     p.add_argument("--workers", type=int, default=d.workers, help="data-loader worker processes")
@@ -48,7 +49,7 @@ def _run_train(a) -> int:
     cfg = TrainConfig(data=str(a.data or SAMPLE_DATA), out=a.out, model=a.model,
                       img_size=a.img_size, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       weight_decay=a.weight_decay, balance=a.balance,
-                      label_smoothing=a.label_smoothing, seed=a.seed, split_file=a.split_file,
+                      label_smoothing=a.label_smoothing, drop_rate=a.drop_rate, seed=a.seed, split_file=a.split_file,
                       workers=a.workers, max_batches_per_epoch=a.max_batches,
                       progress=not a.no_progress)
     result = train(cfg)

@@ -1,7 +1,9 @@
 """Make the small attributed HAM10000 sample that ships with skinedge.
 
-The sample is drawn, whole lesions at a time, from the *test* split of the shipped model's
-training run, so scoring the shipped model on it never scores an image it trained on.
+The sample is drawn, whole lesions at a time, from each split of the shipped model's
+training run: test images for honest scoring (``skinedge eval --split test``), train images
+for int8 calibration, val images for the export parity check. The shipped model's
+split.json says which is which.
 
     python -m skinedge.data.sample --data ../shared/data/ham10000 \
         --split runs/default/split.json --out skinedge/assets/ham10000_sample
@@ -22,8 +24,10 @@ from .splits import Split
 
 ATTRIBUTION = """# HAM10000 sample (shipped with skinedge)
 
-{n} dermoscopic images ({counts}) from {lesions} lesions, all from the lesion-disjoint
-*test* split of the shipped default model (split seed {seed}), resized to 200x150 px.
+{n} dermoscopic images ({counts}) from {lesions} lesions, resized to 200x150 px.
+They come from the lesion-disjoint splits of the shipped default model (split seed {seed}):
+{per_split}. `skinedge eval --split test` scores only the test images; export calibrates
+int8 on the train images and checks parity on the val images.
 
 Source: Tschandl P., Rosendahl C., Kittler H., "The HAM10000 dataset, a large collection of
 multi-source dermatoscopic images of common pigmented skin lesions", Scientific Data 5,
@@ -35,16 +39,14 @@ from the downscaling done for the development copy.
 """
 
 
-def make_sample(data: Path, split_file: Path, out: Path, per_class: int = 40,
-                seed: int = 0) -> None:
-    ds = read_ham10000(data)
-    split = Split.load(split_file)
-    test = split.ids("test")
+PER_CLASS = {"test": 40, "val": 12, "train": 20}
+
+
+def _draw(ds, ids: set[str], per_class: int, rng) -> list:
     by_lesion: dict[str, list] = defaultdict(list)
     for r in ds.records:
-        if r.image_id in test:
+        if r.image_id in ids:
             by_lesion[r.lesion_id].append(r)
-    rng = np.random.default_rng(seed)
     chosen = []
     for cls in CLASSES:
         lesions = sorted(l for l, rs in by_lesion.items() if rs[0].dx == cls)
@@ -54,6 +56,16 @@ def make_sample(data: Path, split_file: Path, out: Path, per_class: int = 40,
                 break
             chosen.extend(by_lesion[lesions[k]])
             n += len(by_lesion[lesions[k]])
+    return chosen
+
+
+def make_sample(data: Path, split_file: Path, out: Path, per_class: dict[str, int] = PER_CLASS,
+                seed: int = 0) -> None:
+    ds = read_ham10000(data)
+    split = Split.load(split_file)
+    rng = np.random.default_rng(seed)
+    parts = {s: _draw(ds, split.ids(s), n, rng) for s, n in per_class.items()}
+    chosen = [r for part in parts.values() for r in part]
     ids = {r.image_id for r in chosen}
     shutil.rmtree(out, ignore_errors=True)
     (out / "images").mkdir(parents=True)
@@ -72,7 +84,8 @@ def make_sample(data: Path, split_file: Path, out: Path, per_class: int = 40,
         counts[r.dx] += 1
     (out / "README.md").write_text(ATTRIBUTION.format(
         n=len(chosen), counts=", ".join(f"{c} {counts[c]}" for c in CLASSES),
-        lesions=len({r.lesion_id for r in chosen}), seed=split.seed))
+        lesions=len({r.lesion_id for r in chosen}), seed=split.seed,
+        per_split=", ".join(f"{len(p)} {s}" for s, p in parts.items())))
 
 
 def main() -> None:
@@ -80,9 +93,8 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--split", type=Path, required=True, help="split.json of the model's run")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--per-class", type=int, default=40)
     a = p.parse_args()
-    make_sample(a.data, a.split, a.out, a.per_class)
+    make_sample(a.data, a.split, a.out)
 
 
 if __name__ == "__main__":
