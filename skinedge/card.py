@@ -74,6 +74,7 @@ class ModelCard:
     software: dict[str, str] = field(default_factory=software_versions)
     artifact_file: str = ""
     artifact_sha256: str = ""
+    artifact_hash_scope: str = "file"
     schema: str = CARD_SCHEMA
 
     @property

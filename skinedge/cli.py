@@ -95,6 +95,100 @@ def _run_eval(a) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    from .targets import EXPORT_TARGETS
+
+    p = sub.add_parser("export", help="quantize and export to ExecuTorch, CoreML, ONNX",
+                       description="Export a checkpoint to phone-ready artifacts. Each artifact "
+                       "embeds the model card, is compared with the eager model on real "
+                       "validation images, and is kept only if it meets its recipe's tolerances "
+                       "(recipes: export/*.toml). CoreML numeric parity needs macOS; on Linux the "
+                       "package's structure is verified instead.")
+    p.add_argument("model", nargs="?", default=None,
+                   help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--target", default="all", choices=(*EXPORT_TARGETS, "all"),
+                   help="backend (default all: every preset of every backend)")
+    p.add_argument("--quant", default=None, choices=("fp32", "fp16", "int8", "all"),
+                   help="quantization (default: the target's default preset)")
+    p.add_argument("--recipe", default=None, help="a recipe TOML file (overrides --target/--quant)")
+    p.add_argument("--out", default="artifacts", help="output folder (default ./artifacts)")
+    p.add_argument("--data", default=None, help="HAM10000-layout folder for calibration and "
+                   "parity images (the model's train/val split of it; default: shipped sample)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(a) -> int:
+    from dataclasses import asdict
+
+    from .exporting import ExportConfig, format_table, run_export
+
+    results = run_export(ExportConfig(model=a.model, target=a.target, quant=a.quant,
+                                      recipe=a.recipe, out=a.out, data=a.data,
+                                      progress=not a.json))
+    print(json.dumps([asdict(r) for r in results], indent=2) if a.json else format_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(f"skinedge export: {len(failed)} artifact(s) failed their parity check and were "
+              "not written: " + ", ".join(r.recipe for r in failed), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify images with any model or artifact",
+                       description="Classify dermoscopic images (JPEG/PNG/...) with a checkpoint "
+                       "or any exported artifact. A bad image is reported; the others still run.")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model", default=None, help="checkpoint folder, .pte, .onnx or .mlpackage "
+                   "(default: the shipped model)")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(a) -> int:
+    from .api import load
+    from .labels import CLASS_NAMES
+
+    clf = load(a.model)
+    results = clf.predict(a.images, top_k=a.top_k)
+    if a.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            if r.error:
+                print(f"{r.source}: ERROR {r.error}")
+                continue
+            top = ", ".join(f"{l} {p:.3f}" for l, p in r.top_k)
+            print(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  [{top}]")
+    bad = sum(1 for r in results if r.error)
+    if bad:
+        print(f"skinedge predict: {bad} of {len(results)} image(s) could not be read",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="print an artifact's model card",
+                       description="Print the model card embedded in a checkpoint or artifact "
+                       "(after checking its sha256); for CoreML also the package's structure.")
+    p.add_argument("artifact")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(a) -> int:
+    from .targets import target_for_path
+
+    t = target_for_path(a.artifact)
+    module = t.load_module()
+    card = module.read_card(Path(a.artifact))
+    doc = card.to_dict()
+    if t.name == "coreml":
+        doc["coreml_structure"] = module.structure(Path(a.artifact))
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -102,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval):
+    for add in (_add_train, _add_eval, _add_export, _add_predict, _add_inspect):
         add(sub)
     return p
 

@@ -35,13 +35,18 @@ def select_split(model_path: Path, card, ds, split: str):
         return ds
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; use test, val or all")
-    split_file = Path(model_path) / "split.json"
-    if split_file.is_file():
-        assignment = Split.load(split_file).assignment
+    model_path = Path(model_path)
+    # A checkpoint folder holds split.json; artifacts share one beside them (from export).
+    folder = model_path if (model_path / "card.json").is_file() else model_path.parent
+    saved = Split.load(folder / "split.json") if (folder / "split.json").is_file() else None
+    if saved and saved.fingerprint() != card.training.get("split_fingerprint", saved.fingerprint()):
+        saved = None  # the split of another model
+    if saved:
+        assignment = saved.assignment
         outside = [r.image_id for r in ds.records if r.image_id not in assignment]
         if outside:
             raise DataError(f"{ds.metadata}: {len(outside)} image(s) (e.g. {outside[0]}) are not "
-                            f"in the model's split ({split_file}); use --split all")
+                            f"in the model's split ({folder / 'split.json'}); use --split all")
         chosen = {i for i, s in assignment.items() if s == split}
     else:
         t = card.training

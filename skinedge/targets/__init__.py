@@ -20,6 +20,7 @@ class Target:
     module: str
     extra: str  # pip extra that installs the backend
     quantizations: tuple[str, ...]  # first is the unquantized reference
+    tag: str = ""  # backend name in artifact file names
     runs_on_linux: bool = True
 
     def load_module(self):
@@ -28,11 +29,12 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     t.name: t for t in (
-        Target("eager", "", "skinedge.targets.eager", "", ("fp32", "fp16")),
-        Target("executorch", ".pte", "skinedge.targets.executorch", "export", ("fp32", "int8")),
+        Target("eager", "", "skinedge.targets.eager", "", ("fp32", "fp16"), tag="eager"),
+        Target("executorch", ".pte", "skinedge.targets.executorch", "export", ("fp32", "int8"),
+               tag="xnnpack"),
         Target("coreml", ".mlpackage", "skinedge.targets.coreml", "export",
-               ("fp32", "fp16", "int8"), runs_on_linux=False),
-        Target("onnx", ".onnx", "skinedge.targets.onnx", "export", ("fp32", "int8")),
+               ("fp32", "fp16", "int8"), tag="coreml", runs_on_linux=False),
+        Target("onnx", ".onnx", "skinedge.targets.onnx", "export", ("fp32", "int8"), tag="onnx"),
     )
 }
 EXPORT_TARGETS = tuple(n for n in TARGETS if n != "eager")

@@ -25,7 +25,13 @@ class Runtime:
             return self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
 
 
-def read_card(path: str | Path) -> ModelCard:
-    from ..checkpoint import read_card as _read
+def read_card(path: str | Path, verify: bool = True) -> ModelCard:
+    from ..card import sha256_file
+    from ..checkpoint import WEIGHTS, read_card as _read
+    from ..errors import CheckpointError
 
-    return _read(Path(path))
+    card = _read(Path(path))
+    weights = Path(path) / WEIGHTS
+    if verify and card.artifact_sha256 and (not weights.is_file() or sha256_file(weights) != card.artifact_sha256):
+        raise CheckpointError(f"{weights}: missing or its sha256 does not match the model card")
+    return card

@@ -1,0 +1,101 @@
+"""Export recipes: one TOML file per preset in ``export/`` (shipped in the wheel as
+``skinedge/recipes``). A recipe names the target, the quantization, the calibration data and
+the parity tolerances an artifact must meet before it is kept."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import ConfigError
+from .targets import TARGETS
+
+
+def recipe_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    return [p for p in (here / "recipes", here.parent / "export") if p.is_dir()]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    target: str
+    quantization: str
+    description: str = ""
+    default: bool = False
+    calibration_split: str = "train"
+    calibration_images: int = 128
+    parity_split: str = "val"
+    parity_images: int = 512
+    min_top1_agreement: float = 0.99
+    min_cosine: float = 0.999
+    max_abs_diff: float = 1e-3  # on probabilities
+    max_balanced_accuracy_drop: float = 0.01
+    options: dict = field(default_factory=dict)  # target-specific settings
+    source: str = ""
+
+    @classmethod
+    def from_file(cls, path: Path) -> "Recipe":
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: recipe file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        flat = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+        for section in ("calibration", "parity"):
+            for k, v in doc.get(section, {}).items():
+                key = k if k.startswith(("min_", "max_")) else f"{section}_{k}"
+                flat[key] = v
+        if "options" in doc:
+            flat["options"] = doc["options"]
+        unknown = set(flat) - {f.name for f in fields(cls)} - {"name", "source"}
+        unknown |= set(doc) - set(flat) - {"calibration", "parity", "options"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown recipe key(s) {', '.join(sorted(unknown))}")
+        flat.setdefault("name", path.stem)
+        try:
+            recipe = cls(**{**flat, "source": str(path)})
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        target = TARGETS.get(recipe.target)
+        if target is None or recipe.target == "eager":
+            raise ConfigError(f"{path}: unknown target '{recipe.target}'")
+        if recipe.quantization not in target.quantizations:
+            raise ConfigError(f"{path}: target {recipe.target} has no quantization "
+                              f"'{recipe.quantization}' (choose {', '.join(target.quantizations)})")
+        return recipe
+
+
+def all_recipes() -> dict[str, Recipe]:
+    out: dict[str, Recipe] = {}
+    for d in recipe_dirs():
+        for p in sorted(d.glob("*.toml")):
+            out.setdefault(p.stem, Recipe.from_file(p))
+    return out
+
+
+def resolve(target: str, quant: str | None) -> list[Recipe]:
+    """Recipes for ``target`` ("all" for every export target) and ``quant``: None means the
+    target's default preset (every preset with target "all"); "all" means every preset."""
+    recipes = all_recipes()
+    targets = [t for t in TARGETS if t != "eager"] if target == "all" else [target]
+    chosen = []
+    for t in targets:
+        if t not in TARGETS or t == "eager":
+            raise ConfigError(f"unknown target '{t}'; choose executorch, coreml, onnx or all")
+        mine = [r for r in recipes.values() if r.target == t]
+        if quant is None and target != "all":
+            pick = [r for r in mine if r.default][:1]
+        elif quant in (None, "all"):
+            pick = mine
+        else:
+            pick = [r for r in mine if r.quantization == quant]
+            if not pick:
+                raise ConfigError(f"target {t} has no '{quant}' preset; choose "
+                                  f"{', '.join(sorted(r.quantization for r in mine))}")
+        if not pick:
+            raise ConfigError(f"no recipe for target {t} in {', '.join(map(str, recipe_dirs()))}")
+        chosen.extend(pick)
+    return chosen

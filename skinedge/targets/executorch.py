@@ -1,0 +1,118 @@
+"""ExecuTorch target: a .pte lowered to the XNNPACK delegate, fp32 or int8 (PT2E).
+
+int8 follows ExecuTorch's per-architecture practice: static per-channel quantization
+calibrated on real images for CNNs, dynamic per-channel for ViTs (attention activations
+vary too much per image for one static scale). The model card is embedded twice: as a
+constant method ``model_card`` (UTF-8 bytes in a uint8 tensor; the file cannot hold its own
+sha256) and as a sidecar ``<name>.card.json`` that adds the .pte's sha256.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..card import ModelCard, sha256_file
+from ..errors import CheckpointError
+from ..models import get_spec
+from .common import as_float_batch, example_input, require
+
+CARD_METHOD = "model_card"
+# Memory planning sizes the .pte's arena for the largest batch, so keep it phone-sized;
+# larger batches run in chunks.
+PTE_MAX_BATCH = 8
+
+
+def _batch_dim():
+    return torch.export.Dim("batch", min=1, max=PTE_MAX_BATCH)
+
+
+def sidecar(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(".pte") + ".card.json")
+
+
+def _quantize(model, card: ModelCard, calibration: np.ndarray, scheme: str):
+    xq = require("executorch.backends.xnnpack.quantizer.xnnpack_quantizer", "executorch")
+    pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "torchao")
+    if scheme == "auto":
+        scheme = "dynamic" if get_spec(card.architecture).is_vit else "static"
+    cfg = xq.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=scheme == "dynamic")
+    quantizer = xq.XNNPACKQuantizer().set_global(cfg)
+    gm = torch.export.export(model, (example_input(card.input_size),),
+                             dynamic_shapes=({0: _batch_dim()},)).module()
+    prepared = pt2e.prepare_pt2e(gm, quantizer)
+    with torch.no_grad():
+        for i in range(0, len(calibration), 16):
+            prepared(torch.from_numpy(calibration[i:i + 16]))
+    return pt2e.convert_pt2e(prepared), scheme
+
+
+def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
+    exir = require("executorch.exir", "executorch")
+    part = require("executorch.backends.xnnpack.partition.xnnpack_partitioner", "executorch")
+    scheme = None
+    if recipe.quantization == "int8":
+        model, scheme = _quantize(model, card, calibration, recipe.options.get("scheme", "auto"))
+    ep = torch.export.export(model, (example_input(card.input_size),),
+                             dynamic_shapes=({0: _batch_dim()},))
+    inner = card.with_(format="executorch", quantization=recipe.quantization + (
+        f"-{scheme}" if scheme else ""), artifact_file=Path(dest).name, artifact_sha256="",
+        artifact_hash_scope="see sidecar card")
+    blob = torch.tensor(list(inner.to_json().encode()), dtype=torch.uint8)
+    program = exir.to_edge_transform_and_lower(
+        ep, partitioner=[part.XnnpackPartitioner()],
+        constant_methods={CARD_METHOD: blob}).to_executorch()
+    Path(dest).write_bytes(program.buffer)
+    final = inner.with_(artifact_sha256=sha256_file(dest), artifact_hash_scope="file")
+    final.save(sidecar(dest))
+    return final
+
+
+def _embedded_card(path: Path) -> ModelCard:
+    program = _runtime().load_program(str(path))
+    if CARD_METHOD not in program.method_names:
+        raise CheckpointError(f"{path}: no model card (neither {sidecar(path).name} nor a "
+                              f"'{CARD_METHOD}' method); export it with `skinedge export`")
+    data = program.load_method(CARD_METHOD).execute([])[0]
+    return ModelCard.from_json(bytes(data.numpy().tolist()).decode(), f"{path}:{CARD_METHOD}")
+
+
+def read_card(path: Path, verify: bool = True) -> ModelCard:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    side = sidecar(path)
+    if not side.is_file():
+        return _embedded_card(path)
+    card = ModelCard.load(side)
+    if verify and card.artifact_sha256 != sha256_file(path):
+        raise CheckpointError(f"{path}: sha256 does not match {side.name}; the .pte was changed "
+                              "or the card belongs to another file")
+    return card
+
+
+def _runtime():
+    rt = require("executorch.runtime", "executorch")
+    return rt.Runtime.get()
+
+
+class Runtime:
+    """The ExecuTorch runtime's Python bindings (the same C++ runtime the apps embed)."""
+
+    name = "executorch"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.card = read_card(self.path)
+        try:
+            self.method = _runtime().load_program(str(self.path)).load_method("forward")
+        except RuntimeError as exc:
+            raise CheckpointError(f"{self.path}: ExecuTorch could not load it ({exc})") from None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_batch(x)
+        return np.concatenate([self.method.execute([torch.from_numpy(x[i:i + PTE_MAX_BATCH])])[0].numpy()
+                               for i in range(0, len(x), PTE_MAX_BATCH)])
