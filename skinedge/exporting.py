@@ -87,8 +87,8 @@ def check_tolerances(p: dict, r: Recipe) -> list[str]:
     problems = []
     if p["top1_agreement"] < r.min_top1_agreement:
         problems.append(f"top-1 agreement {p['top1_agreement']:.4f} < {r.min_top1_agreement}")
-    if p["cosine_min"] < r.min_cosine:
-        problems.append(f"min cosine {p['cosine_min']:.5f} < {r.min_cosine}")
+    if p["cosine_mean"] < r.min_cosine:
+        problems.append(f"mean cosine {p['cosine_mean']:.5f} < {r.min_cosine}")
     if p["max_abs_diff"] > r.max_abs_diff:
         problems.append(f"max |Δprob| {p['max_abs_diff']:.2e} > {r.max_abs_diff}")
     if p["balanced_accuracy_drop"] > r.max_balanced_accuracy_drop:
@@ -179,14 +179,14 @@ def run_export(cfg: ExportConfig) -> list[ExportResult]:
 
 
 def format_table(results: list[ExportResult]) -> str:
-    head = (f"{'artifact':48} {'status':14} {'n':>4} {'top1':>6} {'cos min':>8} {'max|Δp|':>8} "
+    head = (f"{'artifact':48} {'status':14} {'n':>4} {'top1':>6} {'cos':>8} {'max|Δp|':>8} "
             f"{'bal-acc':>7} {'Δbal':>7} {'MB':>6}")
     lines = [head, "-" * len(head)]
     for r in results:
         p = r.parity
         name = Path(r.path).name if r.path else r.recipe
         if p:
-            nums = (f"{p['n']:4d} {p['top1_agreement']:6.3f} {p['cosine_min']:8.5f} "
+            nums = (f"{p['n']:4d} {p['top1_agreement']:6.3f} {p['cosine_mean']:8.5f} "
                     f"{p['max_abs_diff']:8.1e} {p['balanced_accuracy']:7.4f} "
                     f"{-p['balanced_accuracy_drop']:+7.4f}")
         else:

@@ -28,7 +28,7 @@ class Recipe:
     parity_split: str = "val"
     parity_images: int = 512
     min_top1_agreement: float = 0.99
-    min_cosine: float = 0.999
+    min_cosine: float = 0.999  # mean per-image cosine of logits
     max_abs_diff: float = 1e-3  # on probabilities
     max_balanced_accuracy_drop: float = 0.01
     options: dict = field(default_factory=dict)  # target-specific settings

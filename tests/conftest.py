@@ -46,3 +46,28 @@ def default_model() -> Path:
     if not (DEFAULT_MODEL / "card.json").is_file():
         pytest.skip("no shipped default model in this checkout")
     return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """A small model really trained (2 epochs, 64 px) on the shipped sample."""
+    import os
+
+    from skinedge.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("small_run")
+    os.environ.setdefault("SKINEDGE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    train(TrainConfig(data=str(SAMPLE_DATA), out=str(run), img_size=64, epochs=2,
+                      batch_size=32, progress=False))
+    return run / "best"
+
+
+@pytest.fixture(scope="session")
+def exported(small_model, tmp_path_factory) -> dict:
+    """Every preset of every export target, from the small model: {recipe name: result}."""
+    from skinedge.exporting import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("artifacts")
+    results = run_export(ExportConfig(model=str(small_model), target="all", quant="all",
+                                      out=str(out), progress=False))
+    return {r.recipe: r for r in results}
