@@ -189,6 +189,54 @@ def _run_inspect(a) -> int:
     return 0
 
 
+def _add_bench(sub) -> None:
+    from .targets import TARGETS
+
+    p = sub.add_parser("bench", help="latency, memory, size, FLOPs, accuracy of every artifact",
+                       description="Benchmark checkpoints and artifacts, each runtime in its own "
+                       "process, interleaved over rounds, with eager PyTorch fp32, torch.compile "
+                       "and plain onnxruntime fp32 as baselines. A checkpoint is first exported to "
+                       "every preset. Results: JSON, Markdown and plots under --out.")
+    p.add_argument("models", nargs="*", help="checkpoint folders or artifacts (default: the "
+                   "shipped model, exported to every target and quantization)")
+    p.add_argument("--targets", default=",".join(TARGETS),
+                   help=f"comma-separated subset of {','.join(TARGETS)}")
+    p.add_argument("--threads", type=int, default=0, help="threads per runtime (default: all cores)")
+    p.add_argument("--batch", default="1,8", help="batch sizes, comma-separated (default 1,8)")
+    p.add_argument("--data", default=None, help="labelled HAM10000 folder: adds balanced accuracy")
+    p.add_argument("--split", default="test", choices=("test", "val", "all"))
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument("--runs", type=int, default=20, help="timed runs per round (default 20)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--json", action="store_true", help="print the results JSON")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(a) -> int:
+    from .bench.report import markdown
+    from .bench.runner import BenchConfig, run_bench
+    from .errors import ConfigError
+
+    try:
+        batches = tuple(int(b) for b in a.batch.split(","))
+    except ValueError:
+        raise ConfigError(f"--batch {a.batch!r}: expected comma-separated integers like 1,8") from None
+    cfg = BenchConfig(models=tuple(a.models), targets=tuple(t for t in a.targets.split(",") if t),
+                      threads=a.threads, batches=batches, data=a.data, split=a.split,
+                      out=a.out, rounds=a.rounds, warmup=a.warmup, runs=a.runs,
+                      timeout_s=a.timeout, compile_baseline=not a.no_compile,
+                      progress=not a.json)
+    doc = run_bench(cfg)
+    print(json.dumps(doc, indent=2) if a.json else markdown(doc))
+    failed = [r["name"] for r in doc["rows"] if r["status"] == "failed"]
+    if failed:
+        print(f"skinedge bench: {len(failed)} row(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -196,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_export, _add_predict, _add_inspect):
+    for add in (_add_train, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench):
         add(sub)
     return p
 

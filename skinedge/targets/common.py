@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
-import torch
 
 from ..errors import BackendMissingError
 
@@ -20,11 +19,17 @@ def require(module: str, package: str, extra: str = "export"):
         raise BackendMissingError(package, extra) from None
 
 
-def example_input(size: int, batch: int = 2) -> torch.Tensor:
+# torch is imported inside these helpers so that a runtime-only process (onnxruntime)
+# does not pay torch's memory: the benchmark reports each runtime's own footprint.
+def example_input(size: int, batch: int = 2):
+    import torch
+
     return torch.rand(batch, 3, size, size)
 
 
 def batch_dim():
+    import torch
+
     return torch.export.Dim("batch", min=1, max=MAX_BATCH)
 
 

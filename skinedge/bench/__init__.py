@@ -1,0 +1,1 @@
+"""Benchmarks: latency, memory, size, FLOPs and accuracy of every artifact and baseline."""
