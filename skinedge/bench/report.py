@@ -43,7 +43,7 @@ def assemble(rows, cfg, threads: int, peak_gflops: float, exports, seconds: floa
     out_rows = []
     for r in rows:
         d = {k: v for k, v in asdict(r).items() if k not in ("timings", "load_s")}
-        if r.path and Path(r.path).exists():
+        if r.path and Path(r.path).exists() and r.status != "failed" or r.timings:
             card = _card(r.path)
             d.update(size_bytes=_size(Path(r.path)) if r.kind == "artifact" else
                      _size(Path(r.path) / "model.safetensors"),

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..api import DEFAULT_MODEL
-from ..errors import ConfigError
+from ..errors import ConfigError, SkinedgeError
 from ..targets import TARGETS, target_for_path
 
 BASELINE_EAGER, BASELINE_ORT = "eager-fp32", "onnx-fp32"
@@ -85,9 +85,14 @@ def plan_rows(cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
     for m in cfg.models or (str(DEFAULT_MODEL),):
         p = Path(m)
         t = target_for_path(p)
-        card = t.load_module().read_card(p)
+        try:
+            card = t.load_module().read_card(p)
+        except SkinedgeError as exc:
+            rows.append(Row(p.name, "artifact", t.name, "?", str(p), status="failed", error=str(exc)))
+            continue
         if t.name != "eager":
-            rows.append(Row(p.name, "artifact", t.name, card.quantization, str(p)))
+            role = "baseline" if f"{t.name}-{card.quantization}" == BASELINE_ORT else "candidate"
+            rows.append(Row(p.name, "artifact", t.name, card.quantization, str(p), role))
             continue
         rows.append(Row(f"{card.architecture} eager fp32", "eager", "eager", "fp32", str(p), "baseline"))
         if cfg.compile_baseline:
