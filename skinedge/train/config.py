@@ -22,7 +22,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
-    balance: str = "loss"
+    balance: str = "sampler"  # measured: benchmarks/results/balance_comparison.json
     seed: int = 0
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_file: str | None = None
