@@ -50,7 +50,9 @@ def _quantize(model, card: ModelCard, calibration: np.ndarray, scheme: str):
     return pt2e.convert_pt2e(prepared), scheme
 
 
-def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
+def lower(model, card: ModelCard, recipe, calibration: np.ndarray | None, name: str,
+          generate_etrecord: bool = False):
+    """Quantize (per recipe) and lower to XNNPACK: (EdgeProgramManager, card embedded)."""
     exir = require("executorch.exir", "executorch")
     part = require("executorch.backends.xnnpack.partition.xnnpack_partitioner", "executorch")
     scheme = None
@@ -59,13 +61,18 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
     ep = torch.export.export(model, (example_input(card.input_size),),
                              dynamic_shapes=({0: _batch_dim()},))
     inner = card.with_(format="executorch", quantization=recipe.quantization + (
-        f"-{scheme}" if scheme else ""), artifact_file=Path(dest).name, artifact_sha256="",
+        f"-{scheme}" if scheme else ""), artifact_file=name, artifact_sha256="",
         artifact_hash_scope="see sidecar card")
     blob = torch.tensor(list(inner.to_json().encode()), dtype=torch.uint8)
-    program = exir.to_edge_transform_and_lower(
-        ep, partitioner=[part.XnnpackPartitioner()],
-        constant_methods={CARD_METHOD: blob}).to_executorch()
-    Path(dest).write_bytes(program.buffer)
+    edge = exir.to_edge_transform_and_lower(
+        ep, partitioner=[part.XnnpackPartitioner()], constant_methods={CARD_METHOD: blob},
+        generate_etrecord=generate_etrecord)
+    return edge, inner
+
+
+def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
+    edge, inner = lower(model, card, recipe, calibration, Path(dest).name)
+    Path(dest).write_bytes(edge.to_executorch().buffer)
     final = inner.with_(artifact_sha256=sha256_file(dest), artifact_hash_scope="file")
     final.save(sidecar(dest))
     return final
