@@ -235,10 +235,11 @@ def train(cfg: TrainConfig) -> dict:
                             extra_tensors={OPTIM: _optimizer_tensors(opt)}, extra_json={STATE: state})
             plot_training_curves(history, out / "training_curves.png",
                                  f"{cfg.model} @ {cfg.img_size}px")
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  loss {rec['train_loss']:.4f}  "
-                       f"val bal-acc {rec['val_balanced_accuracy']:.4f}  macro-F1 "
-                       f"{rec['val_macro_f1']:.4f}  {rec['train_img_per_s']:.0f} img/s"
-                       f"{'  *best*' if is_best else ''}") if show else None
+            if show:
+                tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  loss {rec['train_loss']:.4f}  "
+                           f"val bal-acc {rec['val_balanced_accuracy']:.4f}  macro-F1 "
+                           f"{rec['val_macro_f1']:.4f}  {rec['train_img_per_s']:.0f} img/s"
+                           f"{'  *best*' if is_best else ''}")
         env.barrier()
         state["epoch"] = epoch + 1
 
