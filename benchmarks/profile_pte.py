@@ -41,7 +41,7 @@ def profile(pte: Path, etrecord: Path, size: int, runs: int) -> dict:
     from executorch.devtools import Inspector
     from executorch.extension.pybindings.portable_lib import _load_for_executorch
 
-    module = _load_for_executorch(str(pte), enable_etdump=True, debug_buffer_size=1 << 20)
+    module = _load_for_executorch(str(pte), enable_etdump=True)  # timing events only
     x = torch.rand(1, 3, size, size)
     for _ in range(runs):
         module.forward([x])
