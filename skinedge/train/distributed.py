@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -71,12 +72,16 @@ def _global_batch_norm(input, running_mean, running_var, weight=None, bias=None,
 
     c = input.shape[1]
     dims = [0] + list(range(2, input.dim()))
-    local = torch.cat([input.sum(dims), (input * input).sum(dims),
-                       input.new_full((1,), input.numel() / c)])
-    total = all_reduce(local)  # differentiable: gradients flow through the global statistics
+    # Sums in float64: E[x^2] - E[x]^2 cancels badly in float32 for large activations.
+    x64 = input.double()
+    local = torch.cat([x64.sum(dims), (x64 * x64).sum(dims), x64.new_full((1,), input.numel() / c)])
+    with warnings.catch_warnings():  # its successor in _functional_collectives has no autograd
+        warnings.simplefilter("ignore", FutureWarning)
+        total = all_reduce(local)  # differentiable: gradients flow through the global statistics
     n = total[-1]
-    mean = total[:c] / n
-    var = (total[c:2 * c] / n - mean * mean).clamp_min(0)
+    mean64 = total[:c] / n
+    var = (total[c:2 * c] / n - mean64 * mean64).clamp_min(0).to(input.dtype)
+    mean = mean64.to(input.dtype)
     if running_mean is not None:
         with torch.no_grad():
             running_mean.mul_(1 - momentum).add_(momentum * mean)
