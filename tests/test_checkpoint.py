@@ -16,6 +16,7 @@ MEAN, STD = (0.7, 0.55, 0.6), (0.15, 0.16, 0.17)
 def _model_and_card(name="mobilenetv4_conv_small", size=64):
     torch.manual_seed(0)
     m = create_model(name, size, MEAN, STD).eval()
+    torch.nn.init.normal_(m.backbone.get_classifier().weight, std=0.05)  # heads start at zero
     card = ModelCard(architecture=name, input_size=size, mean=MEAN, std=STD,
                      params=sum(p.numel() for p in m.parameters()), flops=count_flops(m, size))
     return m, card
