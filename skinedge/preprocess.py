@@ -76,9 +76,10 @@ def load_image(src: ImageInput, name: str | None = None) -> Image.Image:
                 img = Image.open(io.BytesIO(data))
                 _check_size(img.size, name)
                 img.load()
-        except (UnidentifiedImageError, Image.DecompressionBombWarning,
-                Image.DecompressionBombError) as exc:
-            raise DataError(f"{name}: not a readable image ({exc})") from None
+        except UnidentifiedImageError:
+            raise DataError(f"{name}: not a readable image (unknown or unsupported format)") from None
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise DataError(f"{name}: image too large, possible decompression bomb ({exc})") from None
         except OSError as exc:  # truncated or corrupt JPEG/PNG data
             raise DataError(f"{name}: corrupt or truncated image ({exc})") from None
         img = ImageOps.exif_transpose(img)
