@@ -249,8 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_backends() -> None:
+    """Silence version-check chatter that backends log on import (coremltools warns about
+    scikit-learn/torch versions and missing macOS libraries; torch about pytree enums)."""
+    import logging
+
+    for name in ("coremltools", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_backends()
     try:
         return args.func(args)
     except SkinedgeError as exc:
