@@ -130,12 +130,19 @@ def plots(doc: dict, out: Path) -> None:
     for idx, xlabel, fname in ((1, f"median latency, batch {b0} (ms)", "latency_vs_accuracy.png"),
                                (2, "artifact size (MB)", "size_vs_accuracy.png")):
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for p in pts:
+        for k, p in enumerate(pts):
             y = p[3] if p[3] is not None else 0
             ax.scatter(p[idx], y)
+            # alternate label offsets: fp32 artifacts often sit on the same point
             ax.annotate(p[0].replace("mobilenetv4_conv_small", "mnv4s"), (p[idx], y), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
-        ax.set_xlabel(xlabel), ax.set_ylabel("balanced accuracy"), ax.grid(alpha=0.3)
+                        xytext=(4, 10 - 9 * (k % 3)), textcoords="offset points")
+        if idx == 1:
+            from matplotlib.ticker import FormatStrFormatter
+
+            ax.set_xscale("log")  # latencies span an order of magnitude or more
+            for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+                axis(FormatStrFormatter("%g"))
+        ax.set_xlabel(xlabel), ax.set_ylabel("balanced accuracy"), ax.grid(alpha=0.3, which="both")
         ax.set_title(f"{doc['host']['cpu'][:40]}, {doc['host']['threads']} threads")
         _save(fig, out / fname)
         plt.close(fig)
