@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 import skinedge
 from skinedge.api import SAMPLE_DATA

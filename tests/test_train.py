@@ -106,7 +106,6 @@ def test_ddp_two_processes_match_one_process(tmp_path):
                         "-m", "skinedge.cli", *args, "--out", str(two)],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    a, b = _weights(one), _weights(two)
     ha = json.loads((one / "metrics.json").read_text())["history"][0]
     hb = json.loads((two / "metrics.json").read_text())["history"][0]
     # Same global batches, same augmentations, batch norm over the global batch: the runs

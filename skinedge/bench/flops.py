@@ -70,7 +70,6 @@ def _torch_matmul(threads: int, n: int, seconds: float) -> float:
 
 
 def _onnxruntime_matmul(threads: int, n: int, seconds: float) -> float:
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 

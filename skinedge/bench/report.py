@@ -33,7 +33,8 @@ def _card(path: str):
 
 def assemble(rows, cfg, threads: int, peaks: dict, exports, seconds: float) -> dict:
     from .flops import onnx_macs
-    from .runner import BASELINE_EAGER, BASELINE_ORT, _size, stats
+    from ..targets import artifact_size
+    from .runner import BASELINE_EAGER, BASELINE_ORT, stats
 
     onnx_count = {}
     for r in rows:
@@ -45,8 +46,8 @@ def assemble(rows, cfg, threads: int, peaks: dict, exports, seconds: float) -> d
         d = {k: v for k, v in asdict(r).items() if k not in ("timings", "load_s")}
         if r.path and Path(r.path).exists() and r.status != "failed" or r.timings:
             card = _card(r.path)
-            d.update(size_bytes=_size(Path(r.path)) if r.kind == "artifact" else
-                     _size(Path(r.path) / "model.safetensors"),
+            d.update(size_bytes=artifact_size(r.path) if r.kind == "artifact" else
+                     artifact_size(Path(r.path) / "model.safetensors"),
                      architecture=card.architecture, input_size=card.input_size,
                      params=card.params, flops=card.flops, macs=card.macs,
                      flops_onnx_graph=onnx_count.get(card.architecture))

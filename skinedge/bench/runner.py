@@ -73,10 +73,6 @@ def stats(ms: list[float]) -> dict:
             "min": float(a[0])}
 
 
-def _size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
-
-
 def plan_rows(cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
     """Rows to measure: checkpoints are exported to every preset first."""
     from ..exporting import ExportConfig, run_export

@@ -40,6 +40,14 @@ TARGETS: dict[str, Target] = {
 EXPORT_TARGETS = tuple(n for n in TARGETS if n != "eager")
 
 
+def artifact_size(path: str | Path) -> int:
+    """Bytes on disk of a file or of a folder artifact (.mlpackage, checkpoint)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
 def get_target(name: str) -> Target:
     try:
         return TARGETS[name]

@@ -8,7 +8,6 @@ sha256) and as a sidecar ``<name>.card.json`` that adds the .pte's sha256.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
