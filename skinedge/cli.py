@@ -37,6 +37,11 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and the training")
     p.add_argument("--split-file", default=None, help="reuse a split.json from another run")
     p.add_argument("--workers", type=int, default=d.workers, help="data-loader worker processes")
+    p.add_argument("--synthetic", default=None, metavar="DIR", help="add a `skinedge synth "
+                   "sample` dataset to the train split (val/test stay real)")
+    p.add_argument("--synthetic-ratio", type=float, default=None, metavar="R",
+                   help="synthetic share of the training set, in [0, 1) (default: every image "
+                   "in --synthetic)")
     p.add_argument("--max-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_train)
@@ -51,6 +56,7 @@ def _run_train(a) -> int:
                       weight_decay=a.weight_decay, balance=a.balance,
                       label_smoothing=a.label_smoothing, drop_rate=a.drop_rate, seed=a.seed, split_file=a.split_file,
                       workers=a.workers, max_batches_per_epoch=a.max_batches,
+                      synthetic=a.synthetic, synthetic_ratio=a.synthetic_ratio,
                       progress=not a.no_progress)
     result = train(cfg)
     if result:
@@ -244,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench):
+    from .synth.cli import add_synth
+
+    for add in (_add_train, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
+                add_synth):
         add(sub)
     return p
 

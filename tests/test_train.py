@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli, torchrun
 from safetensors.torch import load_file
 
 from skinedge.api import SAMPLE_DATA
@@ -17,19 +17,11 @@ from skinedge.api import SAMPLE_DATA
 COMMON = ["--img-size", "64", "--batch-size", "32", "--no-progress", "--seed", "1"]
 
 
-def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "skinedge.cli", *args], capture_output=True,
-                          text=True, **kw)
+_cli = run_cli
 
 
 def _weights(run: Path, which="last"):
     return load_file(str(run / which / "model.safetensors"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_short_training_run_writes_everything(tmp_path):
@@ -101,10 +93,7 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     assert _cli(*args, "--out", str(one)).returncode == 0
     two = tmp_path / "two"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-                        "-m", "skinedge.cli", *args, "--out", str(two)],
-                       capture_output=True, text=True, env=env, timeout=600)
+    r = torchrun(2, *args, "--out", str(two), env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     ha = json.loads((one / "metrics.json").read_text())["history"][0]
     hb = json.loads((two / "metrics.json").read_text())["history"][0]

@@ -29,6 +29,8 @@ class TrainConfig:
     drop_rate: float = 0.0
     workers: int = 0
     eval_batch_size: int = 128
+    synthetic: str | None = None         # a `skinedge synth sample` folder, train split only
+    synthetic_ratio: float | None = None  # synthetic share of the training set (None: all)
     max_batches_per_epoch: int | None = None  # for smoke tests: cap each epoch's batches
     progress: bool = True
 

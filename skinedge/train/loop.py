@@ -111,6 +111,31 @@ def _prepare_split(cfg: TrainConfig, ds, out: Path, env: DistEnv) -> Split:
     return split
 
 
+def _add_synthetic(cfg: TrainConfig, split: Split, images, labels, where, show: bool):
+    """Append the chosen synthetic images to the arrays, all on the train side."""
+    from ..synth.mix import read_synthetic, select_synthetic
+
+    syn, manifest = read_synthetic(cfg.synthetic)
+    if manifest["split_fingerprint"] != split.fingerprint():
+        raise ConfigError(f"{cfg.synthetic}: its diffusion model was trained on a different split "
+                          "than this run's, so its images may copy this run's val/test lesions; "
+                          "train the synth model with the same data, seed and fractions")
+    n_real = int((where == "train").sum())
+    chosen = select_synthetic(syn, n_real, cfg.synthetic_ratio, cfg.seed)
+    syn_images = cached_images(chosen.records, cfg.img_size, progress=show)
+    images = np.concatenate([np.asarray(images), np.asarray(syn_images)])
+    labels = np.concatenate([labels, np.asarray(chosen.labels, dtype=np.int64)])
+    where = np.concatenate([where, np.full(len(chosen), "train")])
+    info = {"folder": str(Path(cfg.synthetic).resolve()), "model_sha256": manifest["model_sha256"],
+            "n_synthetic": len(chosen), "n_real_train": n_real,
+            "share": len(chosen) / (len(chosen) + n_real), "class_counts": chosen.class_counts(),
+            "guidance": manifest["guidance"]}
+    if show:
+        tqdm.write(f"training on {n_real} real + {len(chosen)} synthetic images "
+                   f"({info['share']:.1%} synthetic): {chosen.class_counts()}")
+    return images, labels, where, info
+
+
 def _resume_state(cfg: TrainConfig, out: Path):
     last = out / "last"
     if not (last / CARD).is_file():
@@ -149,6 +174,9 @@ def train(cfg: TrainConfig) -> dict:
         images = cached_images(ds.records, cfg.img_size, progress=False)
     labels = np.asarray(ds.labels, dtype=np.int64)
     where = np.array([split.assignment[r.image_id] for r in ds.records])
+    synth_info = None
+    if cfg.synthetic:
+        images, labels, where, synth_info = _add_synthetic(cfg, split, images, labels, where, show)
     train_idx, val_idx = np.flatnonzero(where == "train"), np.flatnonzero(where == "val")
 
     if resumed:
@@ -169,7 +197,7 @@ def train(cfg: TrainConfig) -> dict:
         "n_train": len(train_idx), "n_val": len(val_idx),
         "n_test": int((where == "test").sum()), "dataset_fingerprint": ds.fingerprint(),
         "split_fingerprint": split.fingerprint(), "split_seed": split.seed,
-        "class_counts": ds.class_counts(), "config": cfg.to_dict()})
+        "class_counts": ds.class_counts(), "synthetic": synth_info, "config": cfg.to_dict()})
 
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     if optim_tensors:
