@@ -169,13 +169,13 @@ def test_training_on_real_plus_synthetic(tiny_run, tmp_path):
     _sample(tiny_run, out, per_class=8, classes=("df", "vasc"))
     run = tmp_path / "clf"
     r = run_cli("train", "--out", str(run), "--epochs", "1", "--img-size", "32", "--max-batches",
-                "2", "--no-progress", "--synthetic", str(out), "--synthetic-ratio", "0.05")
+                "2", "--no-progress", "--synthetic", str(out), "--synthetic-ratio", "0.04")
     assert r.returncode == 0, r.stderr[-2000:]
     card = json.loads((run / "best/card.json").read_text())
     info = card["training"]["synthetic"]
     split = json.loads((run / "split.json").read_text())
     n_real = sum(1 for v in split["assignment"].values() if v == "train")
-    assert info["n_real_train"] == n_real and info["n_synthetic"] == synthetic_count(n_real, 0.05)
+    assert info["n_real_train"] == n_real and info["n_synthetic"] == synthetic_count(n_real, 0.04)
     # Synthetic images never enter val/test: the split lists real images only.
     assert not any(k.startswith("SYN_") for k in split["assignment"])
 

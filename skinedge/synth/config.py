@@ -80,12 +80,15 @@ class SynthConfig:
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
 
-    def resumable_with(self, other: "SynthConfig") -> bool:
-        """Step counts and monitoring may change between runs; the models may not."""
-        skip = {"ae_steps", "unet_steps", "progress", "checkpoint_every", "sample_every",
-                "grid_per_class", "grid_steps", "grid_guidance", "data"}
+    def differences(self, other: "SynthConfig") -> list[str]:
+        """Options that stop ``other`` from resuming this run. Step counts, monitoring and
+        the folders' paths (a moved run or data copy) may change; the models may not."""
         a, b = self.to_dict(), other.to_dict()
-        return all(a[k] == b[k] for k in a if k not in skip)
+        return [k for k in a if k not in RESUME_FREE and a[k] != b[k]]
+
+
+RESUME_FREE = {"ae_steps", "unet_steps", "progress", "checkpoint_every", "sample_every",
+               "grid_per_class", "grid_steps", "grid_guidance", "data", "out"}
 
 
 # CPU: ~1 hour on 2 cores at 64 px (16x16x4 latents). GPU: 128 px, wider, much longer.

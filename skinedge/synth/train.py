@@ -152,11 +152,8 @@ def _class_weights(labels: np.ndarray, balance: float) -> np.ndarray:
 def _check_resume(cfg: SynthConfig, out: Path) -> None:
     saved = out / "config.json"
     if saved.is_file():
-        old = SynthConfig.from_dict(json.loads(saved.read_text()))
-        if not old.resumable_with(cfg):
-            diff = [k for k, v in cfg.to_dict().items() if old.to_dict()[k] != v and k not in
-                    ("ae_steps", "unet_steps", "progress", "checkpoint_every", "sample_every",
-                     "grid_per_class", "grid_steps", "grid_guidance", "data")]
+        diff = SynthConfig.from_dict(json.loads(saved.read_text())).differences(cfg)
+        if diff:
             raise ConfigError(f"{out}: holds a synth run with a different configuration "
                               f"({', '.join(diff)}); use another --out or the same options")
     elif (out / MODEL_DIR).exists() or (out / "unet").exists():
@@ -210,7 +207,7 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
     show = cfg.progress and env.is_main
     bar = tqdm(range(state["step"], cfg.ae_steps), initial=state["step"], total=cfg.ae_steps,
                desc="autoencoder", disable=not show, unit="step")
-    t0 = time.time()
+    t0, first = time.time(), state["step"]
     for step in bar:
         rng, g = _rng(cfg, "autoencoder", step)
         idx, mine = _batch_indices(rng, weights, cfg.ae_batch_size, env)
@@ -229,7 +226,7 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
         value = float(env.sum(l1.detach())) / env.world
         state["losses"].append(round(value, 5))
         state["step"] = step + 1
-        bar.set_postfix(l1=f"{value:.4f}", img_s=f"{(step + 1 - bar.initial) * cfg.ae_batch_size / (time.time() - t0):.0f}")
+        bar.set_postfix(l1=f"{value:.4f}", img_s=f"{(step + 1 - first) * cfg.ae_batch_size / (time.time() - t0):.0f}")
         if env.is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.ae_steps):
             _checkpoint_ae(cfg, out, vae, opt, state, images)
         env.barrier()
@@ -306,7 +303,7 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
     labels_t = torch.from_numpy(labels)
     bar = tqdm(range(state["step"], cfg.unet_steps), initial=state["step"], total=cfg.unet_steps,
                desc="latent UNet", disable=not show, unit="step")
-    t0 = time.time()
+    t0, first = time.time(), state["step"]
     for step in bar:
         rng, g = _rng(cfg, "unet", step)
         idx, mine = _batch_indices(rng, weights, cfg.unet_batch_size, env)
@@ -330,7 +327,7 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
         value = float(env.sum(loss.detach())) / env.world
         state["losses"].append(round(value, 5))
         state["step"] = step + 1
-        bar.set_postfix(loss=f"{value:.4f}", img_s=f"{(step + 1 - bar.initial) * b / (time.time() - t0):.0f}")
+        bar.set_postfix(loss=f"{value:.4f}", img_s=f"{(step + 1 - first) * b / (time.time() - t0):.0f}")
         last = state["step"] == cfg.unet_steps
         if env.is_main and (state["step"] % cfg.sample_every == 0 or last):
             class_grid(cfg, ema, vae, scaling, out / "samples" / f"unet_step{state['step']:06d}.png",
