@@ -269,3 +269,16 @@ def test_quality_report(tiny_run, tmp_path, small_model):
     assert all(f"| {c} | 4 |" in md for c in CLASSES)
     for png in ("quality.png", "real_vs_synthetic.png", "nearest_neighbours.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu"])
+def test_presets_build_consistent_models(preset):
+    from skinedge.synth.models import NULL_CLASS, build_autoencoder, build_unet
+
+    cfg = preset_config(preset, "", "")
+    vae, unet = build_autoencoder(cfg), build_unet(cfg)
+    with torch.no_grad():
+        z = vae.encode(torch.zeros(1, 3, cfg.img_size, cfg.img_size)).latent_dist.mean
+        assert z.shape == (1, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
+        eps = unet(z, 10, class_labels=torch.tensor([NULL_CLASS])).sample
+    assert eps.shape == z.shape

@@ -5,6 +5,8 @@ classifier-free guidance: training replaces the label with it at rate ``cond_dro
 """
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ..errors import BackendMissingError
@@ -15,6 +17,8 @@ NULL_CLASS = len(CLASSES)
 
 
 def _diffusers():
+    # diffusers warns on import that torchao's tensor types are missing (unused here).
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     try:
         import diffusers
     except ImportError:
@@ -71,8 +75,10 @@ def generate(unet, vae, scheduler, labels: torch.Tensor, guidance: float, steps:
     The starting noise is ``noise`` or drawn from ``generator``; the samplers are
     deterministic after that, so an image depends only on its noise, class and guidance.
     """
+    dev = next(unet.parameters()).device
     latents = noise if noise is not None else torch.randn((len(labels), *latent_shape),
                                                          generator=generator)
+    latents, labels = latents.to(dev), labels.to(dev)
     scheduler.set_timesteps(steps)
     latents = latents * scheduler.init_noise_sigma
     null = torch.full_like(labels, NULL_CLASS)
@@ -85,5 +91,5 @@ def generate(unet, vae, scheduler, labels: torch.Tensor, guidance: float, steps:
             cond, uncond = both.chunk(2)
             eps = uncond + guidance * (cond - uncond)
         latents = scheduler.step(eps, t, latents).prev_sample
-    images = vae.decode(latents / scaling).sample
+    images = vae.decode(latents / scaling).sample.float().cpu()
     return (images.clamp(-1, 1) + 1) / 2

@@ -94,7 +94,9 @@ def load_synth_model(run: str | Path) -> SynthModel:
         unet.load_state_dict(load_file(str(folder / "unet_ema.safetensors")))
     except (SafetensorError, RuntimeError) as exc:
         raise CheckpointError(f"{folder}: weights do not match the run's configuration ({exc})") from None
-    return SynthModel(unet.eval().requires_grad_(False), vae.eval().requires_grad_(False), cfg, card)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return SynthModel(unet.eval().requires_grad_(False).to(dev),
+                      vae.eval().requires_grad_(False).to(dev), cfg, card)
 
 
 @dataclass(frozen=True)

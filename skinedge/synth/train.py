@@ -76,6 +76,19 @@ def _batch_indices(rng: np.random.Generator, weights: np.ndarray, batch: int, en
     return idx, slice(env.rank * per, (env.rank + 1) * per)
 
 
+def _wrap(module: torch.nn.Module, env: DistEnv) -> torch.nn.Module:
+    if env.world <= 1:
+        return module
+    if env.device.type == "cuda":
+        return DistributedDataParallel(module, device_ids=[env.local_rank])
+    return DistributedDataParallel(module)
+
+
+def _autocast(dev: torch.device):
+    """bf16 mixed precision on GPUs; plain fp32 on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+
+
 def _lr(base: float, step: int) -> float:
     return base * min(1.0, (step + 1) / WARMUP)
 
@@ -104,7 +117,7 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step
 def _save_stage(folder: Path, tensors: dict[str, dict[str, torch.Tensor]], state: dict) -> None:
     def write(tmp: Path) -> None:
         for name, t in tensors.items():
-            save_file({k: v.detach().contiguous() for k, v in t.items()}, str(tmp / name))
+            save_file({k: v.detach().cpu().contiguous() for k, v in t.items()}, str(tmp / name))
         (tmp / STATE).write_text(json.dumps(state, indent=1))
     write_folder_atomically(folder, write)
 
@@ -191,7 +204,8 @@ def train_synth(cfg: SynthConfig) -> dict:
 def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
     folder = out / "autoencoder"
     torch.manual_seed(cfg.seed)
-    vae = build_autoencoder(cfg)
+    dev = env.device
+    vae = build_autoencoder(cfg).to(dev)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.ae_lr, weight_decay=0.0)
     loaded = _load_stage(folder)
     state = {"step": 0, "losses": [], "done": False}
@@ -202,21 +216,25 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
     if state["step"] < cfg.ae_steps and (out / "unet" / STATE).is_file():
         raise ConfigError(f"{out}: the UNet was trained on this autoencoder's latents; "
                           f"--ae-steps cannot grow past {state['step']} now")
-    net = DistributedDataParallel(_AEStep(vae)) if env.world > 1 else _AEStep(vae)
+    net = _wrap(_AEStep(vae), env)
     weights = _class_weights(labels, 0.0)
     show = cfg.progress and env.is_main
     bar = tqdm(range(state["step"], cfg.ae_steps), initial=state["step"], total=cfg.ae_steps,
                desc="autoencoder", disable=not show, unit="step")
     t0, first = time.time(), state["step"]
     for step in bar:
+        tick = time.time()
         rng, g = _rng(cfg, "autoencoder", step)
         idx, mine = _batch_indices(rng, weights, cfg.ae_batch_size, env)
         x = dihedral(_to_unit(images, idx), torch.randint(0, 8, (len(idx),), generator=g))[mine]
         noise = torch.randn((cfg.ae_batch_size, cfg.latent_channels, cfg.latent_size,
                              cfg.latent_size), generator=g)[mine]
+        x, noise = x.to(dev), noise.to(dev)
         for group in opt.param_groups:
             group["lr"] = _lr(cfg.ae_lr, step)
-        rec, kl = net(x, noise)
+        with _autocast(dev):
+            rec, kl = net(x, noise)
+        rec = rec.float()
         l1 = (rec - x).abs().mean()
         loss = l1 + 0.5 * F.mse_loss(rec, x) + cfg.ae_kl_weight * kl
         opt.zero_grad(set_to_none=True)
@@ -226,6 +244,7 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
         value = float(env.sum(l1.detach())) / env.world
         state["losses"].append(round(value, 5))
         state["step"] = step + 1
+        state["seconds"] = round(state.get("seconds", 0.0) + time.time() - tick, 2)
         bar.set_postfix(l1=f"{value:.4f}", img_s=f"{(step + 1 - first) * cfg.ae_batch_size / (time.time() - t0):.0f}")
         if env.is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.ae_steps):
             _checkpoint_ae(cfg, out, vae, opt, state, images)
@@ -248,7 +267,7 @@ def _checkpoint_ae(cfg, out: Path, vae, opt, state: dict, images) -> None:
     vae.eval()
     with torch.no_grad():
         x = _to_unit(images, np.arange(min(16, len(images))))
-        rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+        rec = vae.decode(vae.encode(x.to(vae.device)).latent_dist.mean).sample.float().cpu()
     vae.train(was)
     save_grid([((x + 1) / 2)[:8], ((rec.clamp(-1, 1) + 1) / 2)[:8],
                ((x + 1) / 2)[8:16], ((rec.clamp(-1, 1) + 1) / 2)[8:16]],
@@ -261,7 +280,7 @@ def _encode_all(cfg, vae, images) -> tuple[torch.Tensor, torch.Tensor]:
     means, stds = [], []
     for start in range(0, len(images), 128):
         x = _to_unit(images, np.arange(start, min(start + 128, len(images))))
-        post = vae.encode(x).latent_dist
+        post = vae.encode(x.to(vae.device)).latent_dist
         means.append(post.mean)
         stds.append(post.std)
     return torch.cat(means), torch.cat(stds)
@@ -272,7 +291,7 @@ def _latent_scaling(cfg, vae, images) -> float:
     vae.eval()
     n = min(len(images), 1024)
     mean, std = _encode_all(cfg, vae, images[:n])
-    z = mean + std * torch.randn(mean.shape, generator=torch.Generator().manual_seed(cfg.seed))
+    z = mean + std * torch.randn(mean.shape, generator=torch.Generator().manual_seed(cfg.seed)).to(mean.device)
     vae.train()
     return float(1.0 / z.std())
 
@@ -280,7 +299,8 @@ def _latent_scaling(cfg, vae, images) -> float:
 def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, labels) -> dict:
     folder = out / "unet"
     torch.manual_seed(cfg.seed + 1)
-    unet = build_unet(cfg)
+    dev = env.device
+    unet = build_unet(cfg).to(dev)
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=0.0)
     state = {"step": 0, "losses": []}
@@ -298,27 +318,29 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
         tqdm.write(f"encoding {len(images)} training images to latents")
     mean, std = _encode_all(cfg, vae, images)
     sched = train_scheduler(cfg)
-    net = DistributedDataParallel(unet) if env.world > 1 else unet
+    net = _wrap(unet, env)
     weights = _class_weights(labels, cfg.class_balance)
-    labels_t = torch.from_numpy(labels)
+    labels_t = torch.from_numpy(labels).to(dev)
     bar = tqdm(range(state["step"], cfg.unet_steps), initial=state["step"], total=cfg.unet_steps,
                desc="latent UNet", disable=not show, unit="step")
     t0, first = time.time(), state["step"]
     for step in bar:
+        tick = time.time()
         rng, g = _rng(cfg, "unet", step)
         idx, mine = _batch_indices(rng, weights, cfg.unet_batch_size, env)
-        it = torch.from_numpy(idx)
+        it = torch.from_numpy(idx).to(dev)
         b = len(idx)
-        z = (mean[it] + std[it] * torch.randn(mean[it].shape, generator=g)) * scaling
-        z = dihedral(z, torch.randint(0, 8, (b,), generator=g))
-        y = torch.where(torch.rand(b, generator=g) < cfg.cond_drop, NULL_CLASS, labels_t[it])
-        t = torch.randint(0, cfg.train_timesteps, (b,), generator=g)
-        noise = torch.randn(z.shape, generator=g)
+        z = (mean[it] + std[it] * torch.randn(mean[it].shape, generator=g).to(dev)) * scaling
+        z = dihedral(z, torch.randint(0, 8, (b,), generator=g).to(dev))
+        y = torch.where(torch.rand(b, generator=g).to(dev) < cfg.cond_drop, NULL_CLASS, labels_t[it])
+        t = torch.randint(0, cfg.train_timesteps, (b,), generator=g).to(dev)
+        noise = torch.randn(z.shape, generator=g).to(dev)
         noisy = sched.add_noise(z, noise, t)
         for group in opt.param_groups:
             group["lr"] = _lr(cfg.unet_lr, step)
-        pred = net(noisy[mine], t[mine], class_labels=y[mine]).sample
-        loss = F.mse_loss(pred, noise[mine])
+        with _autocast(dev):
+            pred = net(noisy[mine], t[mine], class_labels=y[mine]).sample
+        loss = F.mse_loss(pred.float(), noise[mine])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -327,6 +349,7 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
         value = float(env.sum(loss.detach())) / env.world
         state["losses"].append(round(value, 5))
         state["step"] = step + 1
+        state["seconds"] = round(state.get("seconds", 0.0) + time.time() - tick, 2)
         bar.set_postfix(loss=f"{value:.4f}", img_s=f"{(step + 1 - first) * b / (time.time() - t0):.0f}")
         last = state["step"] == cfg.unet_steps
         if env.is_main and (state["step"] % cfg.sample_every == 0 or last):
@@ -362,6 +385,8 @@ def _finish(cfg, out: Path, ds, split, train, ae_state: dict, unet_state: dict) 
     card = {"schema": SCHEMA, "config": cfg.to_dict(), "classes": list(CLASSES),
             "null_class": NULL_CLASS, "latent_scaling": ae_state["scaling"],
             "autoencoder_steps": ae_state["step"], "unet_steps": unet_state["step"],
+            "train_seconds": {"autoencoder": ae_state.get("seconds"),
+                              "unet": unet_state.get("seconds")},
             "final_ae_l1": float(np.mean(ae_state["losses"][-50:])),
             "final_unet_loss": float(np.mean(unet_state["losses"][-200:])),
             "train_images": len(train), "train_class_counts": train.class_counts(),
