@@ -254,21 +254,36 @@ def test_pixel_nn_finds_rotated_copies():
     assert d[1] > 0.2
 
 
-def test_quality_report(tiny_run, tmp_path, small_model):
+def test_quality_report_and_downstream_comparison(tiny_run, tmp_path, small_model):
     out = tmp_path / "syn"
     _sample(tiny_run, out, per_class=4)
+    # A real+synthetic run on the same split as small_model's run (seed 0).
+    clf = tmp_path / "clf"
+    r = run_cli("train", "--out", str(clf), "--epochs", "1", "--img-size", "64", "--max-batches",
+                "2", "--no-progress", "--synthetic", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    base = small_model.parent
     r = run_cli("synth", "report", str(out), "--out", str(tmp_path / "rep"), "--classifier",
-                str(small_model), "--json")
+                str(small_model), "--baseline-run", str(base), "--synthetic-run", str(clf), "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
     for c in CLASSES:
         row = doc["per_class"][c]
         assert row["n_synthetic"] == 4 and 0 <= row["fidelity"] <= 1
         assert row["fd_synthetic_vs_train"] >= 0 and row["pixel_nn_median"] > 0
+    d = doc["downstream"]
+    a = json.loads((base / "metrics.json").read_text())["test"]
+    b = json.loads((clf / "metrics.json").read_text())["test"]
+    assert d["delta"]["balanced_accuracy"] == pytest.approx(b["balanced_accuracy"] - a["balanced_accuracy"])
+    assert d["delta"]["recall_df"] == pytest.approx(b["per_class"]["df"]["recall"] - a["per_class"]["df"]["recall"])
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert all(f"| {c} | 4 |" in md for c in CLASSES)
-    for png in ("quality.png", "real_vs_synthetic.png", "nearest_neighbours.png"):
+    assert all(f"| {c} | 4 |" in md for c in CLASSES) and "| balanced_accuracy |" in md
+    for png in ("quality.png", "real_vs_synthetic.png", "nearest_neighbours.png", "downstream_recall.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
+    # Swapped arms are refused.
+    r = run_cli("synth", "report", str(out), "--out", str(tmp_path / "rep2"), "--classifier",
+                str(small_model), "--baseline-run", str(clf), "--synthetic-run", str(base))
+    assert r.returncode == 2 and "--baseline-run must be real-only" in r.stderr
 
 
 @pytest.mark.parametrize("preset", ["cpu", "gpu"])

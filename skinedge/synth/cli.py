@@ -117,8 +117,10 @@ def _add_report(s) -> None:
                    "trained on (default: the shipped sample)")
     p.add_argument("--classifier", default=None, help="checkpoint whose features and "
                    "predictions are used (default: the shipped model)")
-    p.add_argument("--baseline-run", default=None, help="`skinedge train` run on real data only")
-    p.add_argument("--synthetic-run", default=None, help="the same training plus --synthetic")
+    p.add_argument("--baseline-run", nargs="+", default=(), metavar="RUN",
+                   help="`skinedge train` runs on real data only (one per seed)")
+    p.add_argument("--synthetic-run", nargs="+", default=(), metavar="RUN",
+                   help="the same trainings plus --synthetic (one per seed)")
     p.add_argument("--out", required=True, help="report folder (report.md, report.json, PNGs)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run_report)
@@ -128,6 +130,9 @@ def _run_report(a) -> int:
     from ..api import SAMPLE_DATA
     from .quality import quality_report
 
+    if bool(a.baseline_run) != bool(a.synthetic_run):
+        from ..errors import ConfigError
+        raise ConfigError("give both --baseline-run and --synthetic-run, or neither")
     doc = quality_report(a.synthetic, a.data or SAMPLE_DATA, a.out, a.classifier,
                          a.baseline_run, a.synthetic_run)
     if a.json:

@@ -107,8 +107,8 @@ def feature_nn(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
-                   classifier: str | Path | None = None, baseline_run: str | Path | None = None,
-                   synthetic_run: str | Path | None = None) -> dict:
+                   classifier: str | Path | None = None, baseline_runs=(), synthetic_runs=()
+                   ) -> dict:
     from ..api import DEFAULT_MODEL
 
     syn, manifest = read_synthetic(synthetic)
@@ -170,8 +170,8 @@ def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
            "classifier_sha256": card.artifact_sha256, "pca_dims": PCA_DIMS,
            "pixel_nn_val_p1": px_floor, "per_class": per_class}
     _pictures(out, x_train, y_train, x_syn, y_syn, px_nn, px_idx, per_class)
-    if baseline_run and synthetic_run:
-        doc["downstream"] = downstream(Path(baseline_run), Path(synthetic_run), out)
+    if baseline_runs and synthetic_runs:
+        doc["downstream"] = downstream(baseline_runs, synthetic_runs, out)
     tmp = out / "report.json.tmp"
     tmp.write_text(json.dumps(doc, indent=1))
     os.replace(tmp, out / "report.json")
@@ -210,40 +210,61 @@ def _pictures(out: Path, x_train, y_train, x_syn, y_syn, px_nn, px_idx, per_clas
     plt.close(fig)
 
 
-def downstream(baseline: Path, synthetic: Path, out: Path) -> dict:
-    docs = {}
-    for name, run in (("real_only", baseline), ("real_plus_synthetic", synthetic)):
-        path = run / "metrics.json"
-        if not path.is_file():
-            raise DataError(f"{path}: not found; is {run} a finished `skinedge train` run?")
-        m = json.loads(path.read_text())
-        docs[name] = {"run": str(run), "test": m["test"], "best_epoch": m["best_epoch"],
-                      "config": m["config"]}
-    a, b = docs["real_only"], docs["real_plus_synthetic"]
-    cards = [json.loads((Path(d["run"]) / "best" / "card.json").read_text()) for d in (a, b)]
-    fps = {c["training"]["split_fingerprint"] for c in cards}
-    if len(fps) != 1:
-        raise DataError(f"{baseline} and {synthetic} were trained on different splits; "
-                        "their test figures are not comparable")
-    delta = {k: b["test"][k] - a["test"][k] for k in ("balanced_accuracy", "macro_f1", "auc_ovr", "accuracy")}
-    delta["recall"] = {c: b["test"]["per_class"][c]["recall"] - a["test"]["per_class"][c]["recall"]
-                       for c in CLASSES}
+METRICS = ("balanced_accuracy", "macro_f1", "auc_ovr", "accuracy")
+
+
+def _run_metrics(run: Path) -> dict:
+    path = run / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{path}: not found; is {run} a finished `skinedge train` run?")
+    m = json.loads(path.read_text())
+    card = json.loads((run / "best" / "card.json").read_text())
+    row = {k: m["test"][k] for k in METRICS}
+    row.update({f"recall_{c}": m["test"]["per_class"][c]["recall"] for c in CLASSES})
+    return {"run": str(run), "seed": m["config"]["seed"], "best_epoch": m["best_epoch"],
+            "n_test": m["test"]["n"], "support": {c: m["test"]["per_class"][c]["support"]
+                                                  for c in CLASSES},
+            "split_fingerprint": card["training"]["split_fingerprint"],
+            "synthetic": card["training"].get("synthetic"), "test": row}
+
+
+def downstream(baselines: list[Path], synthetics: list[Path], out: Path) -> dict:
+    """Test metrics of real-only runs vs real + synthetic runs (means over seeds)."""
+    arms = {"real_only": [_run_metrics(Path(r)) for r in baselines],
+            "real_plus_synthetic": [_run_metrics(Path(r)) for r in synthetics]}
+    if len({r["split_fingerprint"] for a in arms.values() for r in a}) != 1:
+        raise DataError("the runs were trained on different splits; their test figures are "
+                        "not comparable (use --split-file or the same --seed)")
+    if any(r["synthetic"] for r in arms["real_only"]) or not all(r["synthetic"] for r in arms["real_plus_synthetic"]):
+        raise DataError("--baseline-run must be real-only runs and --synthetic-run runs trained "
+                        "with --synthetic")
+    keys = list(arms["real_only"][0]["test"])
+    mean = {a: {k: float(np.mean([r["test"][k] for r in runs])) for k in keys}
+            for a, runs in arms.items()}
+    delta = {k: mean["real_plus_synthetic"][k] - mean["real_only"][k] for k in keys}
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(CLASSES))
-    for off, d, label in ((-0.2, a, "real only"), (0.2, b, "real + synthetic")):
-        ax.bar(x + off, [d["test"]["per_class"][c]["recall"] for c in CLASSES], 0.4, label=label)
+    for off, a, label in ((-0.2, "real_only", "real only"), (0.2, "real_plus_synthetic", "real + synthetic")):
+        vals = np.array([[r["test"][f"recall_{c}"] for c in CLASSES] for r in arms[a]])
+        ax.bar(x + off, vals.mean(0), 0.4, label=f"{label} (mean of {len(vals)})")
+        for v in vals:
+            ax.plot(x + off, v, "k.", ms=4)
     ax.set_xticks(x, CLASSES), ax.set_ylim(0, 1), ax.set_ylabel("test recall"), ax.legend()
-    ax.set_title(f"test balanced accuracy {a['test']['balanced_accuracy']:.3f} -> "
-                 f"{b['test']['balanced_accuracy']:.3f}")
+    ax.set_title(f"test balanced accuracy {mean['real_only']['balanced_accuracy']:.3f} -> "
+                 f"{mean['real_plus_synthetic']['balanced_accuracy']:.3f}")
     ax.grid(alpha=0.3, axis="y")
     _save(fig, out / "downstream_recall.png")
     plt.close(fig)
-    return {"runs": docs, "delta": delta, "synthetic": cards[1]["training"].get("synthetic")}
+    return {"runs": arms, "mean": mean, "delta": delta}
 
 
 def _f(v, fmt=".3f") -> str:
     return "n/a" if v is None else format(v, fmt)
+
+
+def _runs(runs: list[dict]) -> str:
+    return ", ".join("`%s` (seed %d)" % (r["run"], r["seed"]) for r in runs)
 
 
 def markdown(doc: dict) -> str:
@@ -282,15 +303,18 @@ def markdown(doc: dict) -> str:
     d = doc.get("downstream")
     if d:
         a, b = d["runs"]["real_only"], d["runs"]["real_plus_synthetic"]
-        lines += ["## Downstream: real only vs real + synthetic (same test split)", "",
-                  f"Runs `{a['run']}` and `{b['run']}`; synthetic share of training "
-                  f"{_f((d.get('synthetic') or {}).get('share'))}.", "",
-                  "| metric | real only | real + synthetic | change |", "|---|---:|---:|---:|"]
-        for k in ("balanced_accuracy", "macro_f1", "auc_ovr", "accuracy"):
-            lines.append(f"| {k} | {a['test'][k]:.4f} | {b['test'][k]:.4f} | {d['delta'][k]:+.4f} |")
-        for c in CLASSES:
-            lines.append(f"| recall {c} (n={a['test']['per_class'][c]['support']}) | "
-                         f"{a['test']['per_class'][c]['recall']:.3f} | "
-                         f"{b['test']['per_class'][c]['recall']:.3f} | {d['delta']['recall'][c]:+.3f} |")
+        syn = b[0]["synthetic"]
+        lines += ["## Downstream: real only vs real + synthetic (same lesion-disjoint test split)", "",
+                  f"Real only: {_runs(a)}. Real + synthetic: {_runs(b)}; "
+                  f"{syn['n_synthetic']} synthetic + {syn['n_real_train']} real training images "
+                  f"({syn['share']:.1%} synthetic). Test n = {a[0]['n_test']}. Means over runs; "
+                  "single runs in brackets.", "",
+                  "| metric | real only | real + synthetic | change |", "|---|---|---|---:|"]
+        for k in d["delta"]:
+            name = k if not k.startswith("recall_") else f"recall {k[7:]} (n={a[0]['support'][k[7:]]})"
+            cell = lambda runs, arm: (f"{d['mean'][arm][k]:.4f} [" +
+                                      ", ".join(f"{r['test'][k]:.3f}" for r in runs) + "]")
+            lines.append(f"| {name} | {cell(a, 'real_only')} | {cell(b, 'real_plus_synthetic')} | "
+                         f"{d['delta'][k]:+.4f} |")
         lines += ["", "![downstream recall](downstream_recall.png)", ""]
     return "\n".join(lines)

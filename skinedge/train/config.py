@@ -61,6 +61,6 @@ class TrainConfig:
 
     def resumable_with(self, other: "TrainConfig") -> bool:
         """Everything but the epoch count and cosmetic options must match to resume."""
-        skip = {"epochs", "progress", "workers", "eval_batch_size"}
+        skip = {"epochs", "progress", "workers", "eval_batch_size", "out"}  # a moved run resumes
         a, b = self.to_dict(), other.to_dict()
         return all(a[k] == b[k] for k in a if k not in skip)
