@@ -56,8 +56,12 @@ SAMPLERS = ("dpm", "ddim")
 
 def sample_scheduler(cfg: SynthConfig, sampler: str = "dpm"):
     d = _diffusers()
+    # "leading" spacing starts at t = T - T/steps (960 of 1000 at 25 steps). The cosine
+    # schedule's last timesteps have alpha_bar down to 2e-9, where the x0 implied by an
+    # epsilon prediction amplifies its error ~1e4-fold: starting at t = 999 (diffusers'
+    # default "linspace") gave blue, saturated noise from a model that samples well at 960.
     kw = dict(num_train_timesteps=cfg.train_timesteps, beta_schedule="squaredcos_cap_v2",
-              prediction_type="epsilon")
+              prediction_type="epsilon", timestep_spacing="leading")
     if sampler == "dpm":
         return d.DPMSolverMultistepScheduler(**kw, algorithm_type="dpmsolver++")
     if sampler == "ddim":
