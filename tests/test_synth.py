@@ -297,3 +297,13 @@ def test_presets_build_consistent_models(preset):
         assert z.shape == (1, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
         eps = unet(z, 10, class_labels=torch.tensor([NULL_CLASS])).sample
     assert eps.shape == z.shape
+
+
+def test_epoch_with_synthetic_keeps_the_real_step_count():
+    from skinedge.data.batches import epoch_order
+
+    labels = np.array([0] * 50 + [1] * 5 + [1] * 45)  # 55 real, 45 synthetic after them
+    for balanced in (True, False):
+        order = epoch_order(labels, 0, 0, balanced, size=55)
+        assert len(order) == 55 and order.max() < 100
+    assert len(epoch_order(labels, 0, 0, True)) == 100

@@ -13,14 +13,17 @@ from torch.utils.data import Dataset
 from .augment import AugmentConfig, augment, sample_generator
 
 
-def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool) -> np.ndarray:
+def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool,
+                size: int | None = None) -> np.ndarray:
+    """Indices of one epoch: ``size`` draws (default: one per image)."""
     rng = np.random.default_rng([seed, epoch])
     n = len(labels)
+    size = n if size is None else size
     if not balanced:
-        return rng.permutation(n)
+        return rng.permutation(n)[:size]
     counts = np.bincount(labels)
     weights = 1.0 / counts[labels]
-    return rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+    return rng.choice(n, size=size, replace=True, p=weights / weights.sum())
 
 
 def rank_batches(order: np.ndarray, batch_size: int, rank: int = 0, world: int = 1,

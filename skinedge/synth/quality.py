@@ -44,7 +44,7 @@ def features(model, images: np.ndarray, size: int, batch: int = 128) -> tuple[np
     resized to the classifier's input ``size``."""
     feats, probs = [], []
     for start in range(0, len(images), batch):
-        x = torch.from_numpy(np.asarray(images[start:start + batch])).permute(0, 3, 1, 2).float() / 255
+        x = torch.from_numpy(np.array(images[start:start + batch])).permute(0, 3, 1, 2).float() / 255
         if x.shape[-1] != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
                               align_corners=False)

@@ -212,7 +212,10 @@ def train(cfg: TrainConfig) -> dict:
 
     for epoch in range(state["epoch"], cfg.epochs):
         dataset.epoch = epoch
-        order = epoch_order(train_labels, cfg.seed, epoch, cfg.balance in ("sampler", "both"))
+        # With synthetic images an epoch still draws one sample per *real* training image:
+        # the same optimizer steps as a real-only run, so a comparison isolates the data.
+        order = epoch_order(train_labels, cfg.seed, epoch, cfg.balance in ("sampler", "both"),
+                            size=synth_info["n_real_train"] if synth_info else None)
         batches = rank_batches(order, cfg.batch_size, env.rank, env.world)
         if cfg.max_batches_per_epoch:
             batches = batches[:cfg.max_batches_per_epoch]
