@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -73,12 +73,9 @@ class SynthConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SynthConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"unknown synth option(s): {', '.join(sorted(unknown))}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        from ..train.config import config_from_dict
+
+        return config_from_dict(cls, d, "synth")
 
     def differences(self, other: "SynthConfig") -> list[str]:
         """Options that stop ``other`` from resuming this run. Step counts, monitoring and

@@ -18,8 +18,10 @@ resumed from a checkpoint continues exactly as if it had not stopped.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -87,6 +89,21 @@ def _wrap(module: torch.nn.Module, env: DistEnv) -> torch.nn.Module:
 def _autocast(dev: torch.device):
     """bf16 mixed precision on GPUs; plain fp32 on the CPU."""
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+
+
+def _optimize(opt, model: torch.nn.Module, loss: torch.Tensor, report: torch.Tensor, state: dict,
+              env: DistEnv, tick: float) -> float:
+    """One clipped optimizer step; records the global mean of ``report`` and the step's time
+    in ``state`` and returns that value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    value = float(env.sum(report.detach())) / env.world
+    state["losses"].append(round(value, 5))
+    state["step"] += 1
+    state["seconds"] = round(state.get("seconds", 0.0) + time.time() - tick, 2)
+    return value
 
 
 def _lr(base: float, step: int) -> float:
@@ -237,14 +254,7 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
         rec = rec.float()
         l1 = (rec - x).abs().mean()
         loss = l1 + 0.5 * F.mse_loss(rec, x) + cfg.ae_kl_weight * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        value = float(env.sum(l1.detach())) / env.world
-        state["losses"].append(round(value, 5))
-        state["step"] = step + 1
-        state["seconds"] = round(state.get("seconds", 0.0) + time.time() - tick, 2)
+        value = _optimize(opt, vae, loss, l1, state, env, tick)
         bar.set_postfix(l1=f"{value:.4f}", img_s=f"{(step + 1 - first) * cfg.ae_batch_size / (time.time() - t0):.0f}")
         if env.is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.ae_steps):
             _checkpoint_ae(cfg, out, vae, opt, state, images)
@@ -341,15 +351,8 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
         with _autocast(dev):
             pred = net(noisy[mine], t[mine], class_labels=y[mine]).sample
         loss = F.mse_loss(pred.float(), noise[mine])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        opt.step()
+        value = _optimize(opt, unet, loss, loss, state, env, tick)
         _ema_update(ema, unet, cfg.ema_decay, step)
-        value = float(env.sum(loss.detach())) / env.world
-        state["losses"].append(round(value, 5))
-        state["step"] = step + 1
-        state["seconds"] = round(state.get("seconds", 0.0) + time.time() - tick, 2)
         bar.set_postfix(loss=f"{value:.4f}", img_s=f"{(step + 1 - first) * b / (time.time() - t0):.0f}")
         last = state["step"] == cfg.unet_steps
         if env.is_main and (state["step"] % cfg.sample_every == 0 or last):
@@ -397,13 +400,11 @@ def _finish(cfg, out: Path, ds, split, train, ae_state: dict, unet_state: dict) 
         save_file(ae, str(tmp / "autoencoder.safetensors"))
         save_file(ema, str(tmp / "unet_ema.safetensors"))
         files = {n: sha256_file(tmp / n) for n in ("autoencoder.safetensors", "unet_ema.safetensors")}
-        import hashlib
         card["files"] = files
         card["model_sha256"] = hashlib.sha256("".join(files[k] for k in sorted(files)).encode()).hexdigest()
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=1))
     write_folder_atomically(out / MODEL_DIR, write)
     final = out / "samples" / f"unet_step{unet_state['step']:06d}.png"
     if final.is_file():
-        import shutil
         shutil.copyfile(final, out / "samples" / "final_grid.png")
     return card

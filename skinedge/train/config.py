@@ -10,6 +10,15 @@ from ..errors import ConfigError
 BALANCE_MODES = ("none", "sampler", "loss", "both")
 
 
+def config_from_dict(cls, d: dict, what: str):
+    """A frozen config dataclass from its saved JSON: unknown keys are an error, and JSON
+    lists become the tuples the dataclass holds."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown {what} option(s): {', '.join(sorted(unknown))}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: str
@@ -51,13 +60,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        if "split_fractions" in d:
-            d = {**d, "split_fractions": tuple(d["split_fractions"])}
-        return cls(**d)
+        return config_from_dict(cls, d, "training")
 
     def resumable_with(self, other: "TrainConfig") -> bool:
         """Everything but the epoch count and cosmetic options must match to resume."""
