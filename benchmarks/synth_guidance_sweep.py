@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from skinedge.labels import CLASSES
-from skinedge.plots import _plt, _save
+from skinedge.plots import pyplot, save_figure
 from skinedge.synth.quality import quality_report
 from skinedge.synth.sample import SampleRequest, sample_dataset
 
@@ -59,7 +59,7 @@ def main() -> None:
                                               for c in CLASSES) +
                  f" | {np.mean(list(floor['val_recall'].values())):.3f} |")
     (out / "guidance_sweep.md").write_text("\n".join(lines) + "\n")
-    plt = _plt()
+    plt = pyplot()
     fig, (x1, x2) = plt.subplots(1, 2, figsize=(11, 4))
     gs = [r["guidance"] for r in rows]
     for c in CLASSES:
@@ -70,8 +70,7 @@ def main() -> None:
     x2.set_yscale("log"), x2.legend(ncol=2)
     for ax in (x1, x2):
         ax.grid(alpha=0.3)
-    _save(fig, out / "guidance_sweep.png")
-    plt.close(fig)
+    save_figure(fig, out / "guidance_sweep.png")
     print("\n".join(lines))
 
 

@@ -9,12 +9,10 @@ import numpy as np
 
 from .card import ModelCard
 from .errors import SkinedgeError
+from .layout import DEFAULT_MODEL, SAMPLE_DATA  # noqa: F401  (public: skinedge.api.SAMPLE_DATA)
 from .preprocess import ImageInput, load_image, resize_center_crop, to_model_input
 from .targets import get_target, target_for_path
 
-ASSETS = Path(__file__).parent / "assets"
-DEFAULT_MODEL = ASSETS / "default_model"
-SAMPLE_DATA = ASSETS / "ham10000_sample"
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
 from .errors import CheckpointError
 from .labels import CLASS_NAMES, CLASSES
 from .preprocess import INTERPOLATION, RESIZE_POLICY
@@ -119,9 +119,7 @@ class ModelCard:
             raise CheckpointError(f"{source}: model card is not valid JSON ({exc})") from None
 
     def save(self, path: Path) -> None:
-        tmp = Path(f"{path}.tmp{os.getpid()}")
-        tmp.write_text(self.to_json() + "\n")
-        os.replace(tmp, path)
+        write_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "ModelCard":

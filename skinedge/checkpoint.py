@@ -7,38 +7,19 @@ the weights' sha256 against the card and the tensor names/shapes against the arc
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import write_folder
 from .card import ModelCard, sha256_file
 from .errors import CheckpointError
 from .models import SkinClassifier, create_model
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
-
-
-def write_folder_atomically(dest: Path, write) -> None:
-    """Call ``write(tmp_dir)`` then replace ``dest`` with it in two renames."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        write(tmp)
-        if dest.exists():
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_checkpoint(dest: Path, model: SkinClassifier, card: ModelCard,
@@ -62,8 +43,28 @@ def save_checkpoint(dest: Path, model: SkinClassifier, card: ModelCard,
             (tmp / name).write_text(json.dumps(doc, indent=1))
         final["card"] = c
 
-    write_folder_atomically(dest, write)
+    write_folder(dest, write)
     return final["card"]
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """An optimizer's per-parameter state as flat safetensors entries ``"{param}.{key}"``."""
+    out = {}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            out[f"{i}.{k}"] = torch.as_tensor(v).detach().cpu().clone()
+    return out
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    """Inverse of :func:`optimizer_tensors` (hyper-parameters stay as constructed)."""
+    sd = opt.state_dict()
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        i, k = key.split(".", 1)
+        state.setdefault(int(i), {})[k] = v
+    sd["state"] = state
+    opt.load_state_dict(sd)
 
 
 def read_card(folder: Path) -> ModelCard:

@@ -7,64 +7,47 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import SkinedgeError
+from dataclasses import dataclass
+
+from .config import Config, option
+from .errors import ConfigError, SkinedgeError
+from .layout import SAMPLE_DATA
 
 
 def _add_train(sub) -> None:
-    from .models import MODELS
-    from .train.config import BALANCE_MODES, TrainConfig
+    from .train.config import TrainConfig
 
-    d = TrainConfig(data="", out="")
     p = sub.add_parser("train", help="train a student on HAM10000",
                        description="Train a classifier from scratch on a HAM10000-layout folder: "
                        "lesion-disjoint split, validation every epoch, best checkpoint by balanced "
                        "accuracy, resumable (rerun the same command after an interruption). Under "
                        "torchrun it trains with DDP.")
-    p.add_argument("--data", default=None, help="HAM10000 folder (HAM10000_metadata.csv beside "
-                   "the image folders); default: the sample shipped with skinedge")
-    p.add_argument("--out", required=True, help="run folder (config, split, checkpoints, plots)")
-    p.add_argument("--model", default=d.model, choices=sorted(MODELS), metavar="NAME",
-                   help=f"architecture (default {d.model}); one of: {', '.join(sorted(MODELS))}")
-    p.add_argument("--img-size", type=int, default=d.img_size, help="input resolution (px)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch size")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--balance", default=d.balance, choices=BALANCE_MODES,
-                   help="imbalance handling: class-weighted loss, class-balanced sampler, both, none")
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--drop-rate", type=float, default=d.drop_rate, help="dropout before the classifier")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and the training")
-    p.add_argument("--split-file", default=None, help="reuse a split.json from another run")
-    p.add_argument("--workers", type=int, default=d.workers, help="data-loader worker processes")
-    p.add_argument("--synthetic", default=None, metavar="DIR", help="add a `skinedge synth "
-                   "sample` dataset to the train split (val/test stay real)")
-    p.add_argument("--synthetic-ratio", type=float, default=None, metavar="R",
-                   help="synthetic share of the training set, in [0, 1) (default: every image "
-                   "in --synthetic)")
-    p.add_argument("--max-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
-    p.add_argument("--no-progress", action="store_true")
+    TrainConfig.add_arguments(p)
     p.set_defaults(func=_run_train)
 
 
 def _run_train(a) -> int:
-    from .api import SAMPLE_DATA
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(data=str(a.data or SAMPLE_DATA), out=a.out, model=a.model,
-                      img_size=a.img_size, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                      weight_decay=a.weight_decay, balance=a.balance,
-                      label_smoothing=a.label_smoothing, drop_rate=a.drop_rate, seed=a.seed, split_file=a.split_file,
-                      workers=a.workers, max_batches_per_epoch=a.max_batches,
-                      synthetic=a.synthetic, synthetic_ratio=a.synthetic_ratio,
-                      progress=not a.no_progress)
-    result = train(cfg)
+    result = train(TrainConfig.from_args(a))
     if result:
         t = result["test"]
         print(f"best epoch {result['best_epoch'] + 1}: test balanced accuracy "
               f"{t['balanced_accuracy']:.4f}, macro-F1 {t['macro_f1']:.4f}, n={t['n']} "
               f"-> {Path(a.out) / 'best'}")
     return 0
+
+
+@dataclass(frozen=True)
+class EvalOptions(Config):
+    data: str = option(str(SAMPLE_DATA), "HAM10000-layout folder",
+                       default_text="the sample shipped with skinedge")
+    split: str = option("test", "the model's test/val split of DATA, or every labelled image",
+                        choices=("test", "val", "all"))
+    json: bool = option(False, "print the metrics as JSON")
+    plot: str | None = option(None, "confusion-matrix PNG", default_text="confusion_SPLIT.png "
+                              "in the model's run folder when MODEL is a checkpoint of a run; "
+                              "none otherwise")
 
 
 def _add_eval(sub) -> None:
@@ -74,21 +57,30 @@ def _add_eval(sub) -> None:
                        "an exported artifact.")
     p.add_argument("model", nargs="?", default=None,
                    help="checkpoint folder or artifact (default: the shipped model)")
-    p.add_argument("--data", default=None, help="HAM10000-layout folder (default: shipped sample)")
-    p.add_argument("--split", default="test", choices=("test", "val", "all"),
-                   help="the model's test/val split of DATA, or every labelled image (all)")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--plot", default=None, help="confusion-matrix PNG (default confusion_SPLIT.png)")
+    EvalOptions.add_arguments(p)
     p.set_defaults(func=_run_eval)
 
 
+def _default_plot(model: str | None, split: str) -> Path | None:
+    """Beside the run a checkpoint came from (``RUN/best`` -> ``RUN/confusion_test.png``)."""
+    from .layout import RunFolder
+
+    if model and (Path(model) / "card.json").is_file():
+        run = RunFolder(Path(model).resolve().parent)
+        if run.config.is_file():
+            return run.confusion(split)
+    return None
+
+
 def _run_eval(a) -> int:
-    from .api import SAMPLE_DATA
     from .evaluate import evaluate
 
-    plot = Path(a.plot or f"confusion_{a.split}.png")
-    m = evaluate(a.model, a.data or SAMPLE_DATA, a.split, plot, progress=not a.json)
-    if a.json:
+    o = EvalOptions.from_args(a)
+    plot = Path(o.plot) if o.plot else _default_plot(a.model, o.split)
+    if plot is not None and not plot.parent.is_dir():
+        raise ConfigError(f"--plot {plot}: folder {plot.parent} does not exist")
+    m = evaluate(a.model, o.data, o.split, plot, progress=not o.json)
+    if o.json:
         print(json.dumps(m, indent=2))
         return 0
     print(f"{m['model']} [{m['target']}] on {m['split']} of {m['data']}: n={m['n']}")
@@ -97,7 +89,7 @@ def _run_eval(a) -> int:
     print(f"  {'class':6} {'recall':>7} {'prec':>7} {'f1':>7} {'n':>5}")
     for c, v in m["per_class"].items():
         print(f"  {c:6} {v['recall']:7.3f} {v['precision']:7.3f} {v['f1']:7.3f} {v['support']:5d}")
-    print(f"  confusion matrix: {plot}")
+    print(f"  confusion matrix: {plot}" if plot else "  (add --plot FILE.png for a confusion matrix)")
     return 0
 
 
@@ -140,15 +132,24 @@ def _run_export(a) -> int:
     return 1 if failed else 0
 
 
+@dataclass(frozen=True)
+class PredictOptions(Config):
+    model: str | None = option(None, "checkpoint folder, .pte, .onnx or .mlpackage",
+                               default_text="the shipped model")
+    top_k: int = option(3, "how many of the most likely classes to show")
+    json: bool = option(False, "print the predictions as JSON")
+
+    def __post_init__(self):
+        if self.top_k < 1:
+            raise ConfigError(f"--top-k {self.top_k}: must be at least 1")
+
+
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify images with any model or artifact",
                        description="Classify dermoscopic images (JPEG/PNG/...) with a checkpoint "
                        "or any exported artifact. A bad image is reported; the others still run.")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--model", default=None, help="checkpoint folder, .pte, .onnx or .mlpackage "
-                   "(default: the shipped model)")
-    p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--json", action="store_true")
+    PredictOptions.add_arguments(p)
     p.set_defaults(func=_run_predict)
 
 
@@ -156,9 +157,10 @@ def _run_predict(a) -> int:
     from .api import load
     from .labels import CLASS_NAMES
 
-    clf = load(a.model)
-    results = clf.predict(a.images, top_k=a.top_k)
-    if a.json:
+    o = PredictOptions.from_args(a)
+    clf = load(o.model)
+    results = clf.predict(a.images, top_k=min(o.top_k, len(clf.labels)))
+    if o.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         for r in results:

@@ -28,40 +28,57 @@ def select_split(model_path: Path, card, ds, split: str):
     A checkpoint folder carries its split.json; for an artifact, the split is recomputed from
     the card's seed when ``ds`` is the dataset the model was trained on (same fingerprint).
     """
-    from .data.splits import SPLITS, Split, make_split
+    from .data.splits import SPLITS
     from .errors import DataError
 
     if split == "all":
         return ds
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; use test, val or all")
-    model_path = Path(model_path)
-    # A checkpoint folder holds split.json; artifacts share one beside them (from export).
-    folder = model_path if (model_path / "card.json").is_file() else model_path.parent
-    saved = Split.load(folder / "split.json") if (folder / "split.json").is_file() else None
-    if saved and saved.fingerprint() != card.training.get("split_fingerprint", saved.fingerprint()):
-        saved = None  # the split of another model
-    if saved:
-        assignment = saved.assignment
-        outside = [r.image_id for r in ds.records if r.image_id not in assignment]
-        if outside:
-            raise DataError(f"{ds.metadata}: {len(outside)} image(s) (e.g. {outside[0]}) are not "
-                            f"in the model's split ({folder / 'split.json'}); use --split all")
-        chosen = {i for i, s in assignment.items() if s == split}
-    else:
-        t = card.training
-        if t.get("dataset_fingerprint") != ds.fingerprint():
-            raise DataError(f"{ds.metadata}: not the data the model was trained on, so its "
-                            f"{split} split is unknown here; use --split all")
-        fractions = tuple(t.get("config", {}).get("split_fractions", (0.7, 0.15, 0.15)))
-        s = make_split(ds, int(t.get("split_seed", 0)), fractions)
-        if t.get("split_fingerprint") and s.fingerprint() != t["split_fingerprint"]:
-            raise DataError(f"{ds.metadata}: recomputed split does not match the model card's")
-        chosen = s.ids(split)
+    chosen = (_saved_split(Path(model_path), card, ds) or _recomputed_split(card, ds)).ids(split)
     sub = ds.subset(chosen)
     if not len(sub):
         raise DataError(f"{ds.metadata}: no images of this folder are in the model's {split} split")
     return sub
+
+
+def _saved_split(model_path: Path, card, ds):
+    """The split.json in a checkpoint folder (or beside an artifact, written by export), if it
+    is this model's; ``None`` otherwise."""
+    from .data.splits import Split
+    from .errors import DataError
+    from .layout import SPLIT
+    from .runs import check_covers
+
+    folder = model_path if (model_path / "card.json").is_file() else model_path.parent
+    path = folder / SPLIT
+    if not path.is_file():
+        return None
+    saved = Split.load(path)
+    if saved.fingerprint() != card.training.get("split_fingerprint", saved.fingerprint()):
+        return None  # the split of another model
+    try:
+        check_covers(saved, ds, path)
+    except DataError as exc:
+        raise DataError(f"{exc}; score every image with --split all") from None
+    return saved
+
+
+def _recomputed_split(card, ds):
+    """The model's split recomputed from its card (seed, fractions) on the same dataset."""
+    from .data.splits import make_split
+    from .errors import DataError
+    from .layout import SPLIT_FRACTIONS
+
+    t = card.training
+    if t.get("dataset_fingerprint") != ds.fingerprint():
+        raise DataError(f"{ds.metadata}: not the data the model was trained on, so its "
+                        "split is unknown here; use --split all")
+    fractions = tuple(t.get("config", {}).get("split_fractions", SPLIT_FRACTIONS))
+    s = make_split(ds, int(t.get("split_seed", 0)), fractions)
+    if t.get("split_fingerprint") and s.fingerprint() != t["split_fingerprint"]:
+        raise DataError(f"{ds.metadata}: recomputed split does not match the model card's")
+    return s
 
 
 def evaluate(model: str | Path | None, data: str | Path, split: str = "test",

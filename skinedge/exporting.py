@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .api import SAMPLE_DATA, DEFAULT_MODEL, softmax
+from .api import softmax
+from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .card import ModelCard
 from .checkpoint import load_checkpoint
 from .errors import ConfigError, SkinedgeError

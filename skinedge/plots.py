@@ -1,13 +1,15 @@
 """Plots people would rather look at than read: training curves and confusion matrices."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing
 
-def _plt():
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (imported on first use: it is slow)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,15 +18,16 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    tmp = Path(path).with_suffix(f".tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib figure atomically and close it."""
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
 
 
 def plot_training_curves(history: list[dict], path: Path, title: str = "") -> None:
     """history: one dict per epoch with train_loss, val_loss, val_balanced_accuracy, ..."""
-    plt = _plt()
+    plt = pyplot()
     ep = [h["epoch"] + 1 for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     a.plot(ep, [h["train_loss"] for h in history], label="train loss")
@@ -36,13 +39,12 @@ def plot_training_curves(history: list[dict], path: Path, title: str = "") -> No
         b.plot(ep, [h[key] for h in history], label=label)
     b.set_xlabel("epoch"), b.set_ylim(0, 1), b.legend(), b.grid(alpha=0.3)
     fig.suptitle(title)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str = "") -> None:
     """Row-normalized colours (recall), raw counts as text."""
-    plt = _plt()
+    plt = pyplot()
     cm = np.asarray(cm)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
@@ -55,5 +57,4 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str = "
     ax.set_xlabel("predicted"), ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="fraction of true class")
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .api import DEFAULT_MODEL
+from .layout import DEFAULT_MODEL
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate
 

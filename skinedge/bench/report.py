@@ -121,9 +121,9 @@ def markdown(doc: dict) -> str:
 
 
 def plots(doc: dict, out: Path) -> None:
-    from ..plots import _plt, _save
+    from ..plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     b0 = str(doc["batches"][0])
     pts = [(d["name"], d["latency_ms"][b0]["median"], d.get("size_bytes", 0) / 1e6,
             (d.get("accuracy") or {}).get("balanced_accuracy")) for d in doc["rows"]
@@ -145,8 +145,7 @@ def plots(doc: dict, out: Path) -> None:
                 axis(FormatStrFormatter("%g"))
         ax.set_xlabel(xlabel), ax.set_ylabel("balanced accuracy"), ax.grid(alpha=0.3, which="both")
         ax.set_title(f"{doc['host']['cpu'][:40]}, {doc['host']['threads']} threads")
-        _save(fig, out / fname)
-        plt.close(fig)
+        save_figure(fig, out / fname)
 
 
 def write_results(doc: dict, out: Path) -> None:

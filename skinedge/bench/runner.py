@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import DEFAULT_MODEL
+from ..layout import DEFAULT_MODEL
 from ..errors import ConfigError, SkinedgeError
 from ..targets import TARGETS, target_for_path
 

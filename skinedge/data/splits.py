@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text
 from ..errors import DataError
+from ..layout import SPLIT_FRACTIONS
 from ..labels import CLASSES
 from .ham10000 import HAM10000
 
@@ -42,9 +43,7 @@ class Split:
     def save(self, path: Path) -> None:
         doc = {"seed": self.seed, "fractions": list(self.fractions),
                "fingerprint": self.fingerprint(), "assignment": self.assignment}
-        tmp = Path(f"{path}.tmp")
-        tmp.write_text(json.dumps(doc, indent=0, sort_keys=True))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(doc, indent=0, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> "Split":
@@ -59,7 +58,7 @@ class Split:
 
 
 def make_split(ds: HAM10000, seed: int = 0,
-               fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> Split:
+               fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> Split:
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
         raise DataError(f"split fractions {fractions} must be three positive numbers summing to 1")
     lesions: dict[str, list[str]] = defaultdict(list)

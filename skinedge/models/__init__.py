@@ -1,5 +1,17 @@
-"""Model registry (students and teachers) and the classifier wrapper."""
-from .classifier import SkinClassifier
-from .registry import MODELS, ModelSpec, create_model, get_spec, list_models
+"""Model registry (students and teachers) and the classifier wrapper. The registry's names
+import without torch (for ``--help``); building a model imports it."""
+from __future__ import annotations
 
-__all__ = ["SkinClassifier", "MODELS", "ModelSpec", "create_model", "get_spec", "list_models"]
+import importlib
+
+from .registry import MODELS, ModelSpec, get_spec, list_models
+
+_LAZY = {"SkinClassifier": ".classifier", "create_model": ".build", "count_flops": ".classifier"}
+
+__all__ = ["MODELS", "ModelSpec", "get_spec", "list_models", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

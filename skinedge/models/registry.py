@@ -6,13 +6,8 @@ and the distillation stage learns from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
-
-import torch
 
 from ..errors import ConfigError
-from ..labels import CLASSES
-from .classifier import SkinClassifier
 
 
 @dataclass(frozen=True)
@@ -58,22 +53,3 @@ def get_spec(name: str) -> ModelSpec:
     except KeyError:
         raise ConfigError(f"unknown model '{name}'; choose one of: "
                           f"{', '.join(sorted(MODELS))}") from None
-
-
-def create_model(name: str, img_size: int, mean: Sequence[float], std: Sequence[float],
-                 num_classes: int = len(CLASSES), drop_rate: float = 0.0) -> SkinClassifier:
-    """A randomly initialised classifier; ``pretrained`` is never set (nothing downloads)."""
-    import timm
-
-    spec = get_spec(name)
-    kwargs = dict(spec.kwargs)
-    if spec.is_vit:
-        kwargs["img_size"] = img_size
-    backbone = timm.create_model(spec.timm_name, pretrained=False, num_classes=num_classes,
-                                 drop_rate=drop_rate, **kwargs)
-    # A zero head starts every class at 1/K (loss ln K). timm's default head init gives
-    # these from-scratch CNNs logits with std ~5 and a first-epoch loss spike.
-    head = backbone.get_classifier()
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
-    return SkinClassifier(backbone, mean, std)

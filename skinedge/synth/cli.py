@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
+
+from .config import SynthConfig, preset_config
 
 
 def add_synth(sub) -> None:
@@ -16,9 +19,12 @@ def add_synth(sub) -> None:
     _add_report(s)
 
 
-def _add_train(s) -> None:
-    from .config import PRESETS
+# Flags whose default comes from the chosen --preset.
+PRESET_FLAGS = ("img_size", "ae_steps", "unet_steps", "ae_batch_size", "unet_batch_size",
+                "cond_drop", "sample_every", "checkpoint_every")
 
+
+def _add_train(s) -> None:
     p = s.add_parser("train", help="train the autoencoder, then the latent UNet",
                      description="Train the autoencoder, then the class-conditioned latent UNet "
                      "(EMA weights, per-class sample grids every --sample-every steps, loss "
@@ -26,37 +32,17 @@ def _add_train(s) -> None:
                      "split (same --seed). Rerun the same command to resume. Under torchrun it "
                      "trains with DDP. Presets: cpu (64 px, about an hour on 2 cores), gpu "
                      "(128 px, wider, 60k UNet steps), tiny (seconds; for tests).")
-    p.add_argument("--data", default=None, help="HAM10000 folder (default: the shipped sample)")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    p.add_argument("--img-size", type=int, default=None, help="image size (default: preset's)")
-    p.add_argument("--ae-steps", type=int, default=None, help="autoencoder steps (preset's)")
-    p.add_argument("--unet-steps", type=int, default=None, help="UNet steps (preset's)")
-    p.add_argument("--ae-batch-size", type=int, default=None)
-    p.add_argument("--unet-batch-size", type=int, default=None)
-    p.add_argument("--cond-drop", type=float, default=None,
-                   help="rate of training without the class, for guidance (default 0.1)")
-    p.add_argument("--sample-every", type=int, default=None, help="steps between sample grids")
-    p.add_argument("--checkpoint-every", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training")
-    p.add_argument("--split-file", default=None, help="reuse a split.json (default: the split "
-                   "`skinedge train` makes with the same seed)")
-    p.add_argument("--no-progress", action="store_true")
+    SynthConfig.add_arguments(p, defaults={k: None for k in PRESET_FLAGS},
+                              defaults_from="the preset")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(a) -> int:
-    from ..api import SAMPLE_DATA
-    from .config import preset_config
     from .train import train_synth
 
-    cfg = preset_config(a.preset, str(a.data or SAMPLE_DATA), a.out, img_size=a.img_size,
-                        ae_steps=a.ae_steps, unet_steps=a.unet_steps,
-                        ae_batch_size=a.ae_batch_size, unet_batch_size=a.unet_batch_size,
-                        cond_drop=a.cond_drop, sample_every=a.sample_every,
-                        checkpoint_every=a.checkpoint_every, seed=a.seed,
-                        split_file=a.split_file, progress=not a.no_progress)
-    card = train_synth(cfg)
+    flags = {f.name: getattr(a, f.name) for f in fields(SynthConfig) if hasattr(a, f.name)}
+    card = train_synth(preset_config(flags.pop("preset"), flags.pop("data"), flags.pop("out"),
+                                     **flags))
     if card:
         print(f"synth model {card['model_sha256'][:12]}: {card['autoencoder_steps']} autoencoder "
               f"steps (L1 {card['final_ae_l1']:.4f}), {card['unet_steps']} UNet steps (loss "
@@ -66,7 +52,7 @@ def _run_train(a) -> int:
 
 
 def _add_sample(s) -> None:
-    from .models import SAMPLERS
+    from .layout import SAMPLERS
 
     p = s.add_parser("sample", help="write a synthetic dataset in the HAM10000 layout",
                      description="Generate images with classifier-free guidance into a "
@@ -127,7 +113,7 @@ def _add_report(s) -> None:
 
 
 def _run_report(a) -> int:
-    from ..api import SAMPLE_DATA
+    from ..layout import SAMPLE_DATA
     from .quality import quality_report
 
     if bool(a.baseline_run) != bool(a.synthetic_run):

@@ -1,48 +1,55 @@
 """Configuration of a synthetic-lesion run: presets, flags, and what must match to resume."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
+from ..config import Config, option
 from ..errors import ConfigError
+from ..layout import SAMPLE_DATA, SPLIT_FRACTIONS
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
 
 
 @dataclass(frozen=True)
-class SynthConfig:
-    data: str
-    out: str
-    preset: str = "cpu"
-    img_size: int = 64
-    seed: int = 0
-    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    split_file: str | None = None
+class SynthConfig(Config):
+    out: str = option(help="run folder", resume=False)
+    data: str = option(str(SAMPLE_DATA), "HAM10000-layout folder", resume=False,
+                       default_text="the sample shipped with skinedge")
+    preset: str = option("cpu", "cpu: 64 px, about an hour on 2 cores; gpu: 128 px, wider, 60k "
+                         "UNet steps; tiny: seconds, for tests", choices=preset_names)
+    img_size: int = option(64, "image size in px")
+    seed: int = option(0, "seed of the split and of the training")
+    split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
+    split_file: str | None = option(None, "reuse a split.json", default_text="the split "
+                                    "`skinedge train` makes with the same seed")
     # Autoencoder (diffusers AutoencoderKL): downsampling factor 2 ** (len(channels) - 1).
     ae_channels: tuple[int, ...] = (32, 64, 64)
     ae_layers: int = 1
     latent_channels: int = 4
-    ae_steps: int = 1200
-    ae_batch_size: int = 32
+    ae_steps: int = option(1200, "autoencoder steps", resume=False)
+    ae_batch_size: int = option(32, "autoencoder batch size")
     ae_lr: float = 1e-3
     ae_kl_weight: float = 1e-6
     # Latent UNet (diffusers UNet2DModel, class-conditioned).
     unet_channels: tuple[int, ...] = (64, 128, 192)
     unet_layers: int = 1
     unet_attention: tuple[bool, ...] = (False, True, True)
-    unet_steps: int = 5000
-    unet_batch_size: int = 64
+    unet_steps: int = option(5000, "UNet steps", resume=False)
+    unet_batch_size: int = option(64, "UNet batch size")
     unet_lr: float = 5e-4
-    cond_drop: float = 0.1          # probability of training with the null class (CFG)
+    cond_drop: float = option(0.1, "rate of training without the class, for guidance")
     class_balance: float = 0.5      # sample class c with weight n_c ** (1 - class_balance)
     ema_decay: float = 0.999
     train_timesteps: int = 1000
     # Monitoring.
-    checkpoint_every: int = 250
-    sample_every: int = 1000
-    grid_per_class: int = 8
-    grid_steps: int = 25
-    grid_guidance: float = 2.0
-    progress: bool = True
+    checkpoint_every: int = option(250, "steps between checkpoints", resume=False)
+    sample_every: int = option(1000, "steps between sample grids", resume=False)
+    grid_per_class: int = option(8, resume=False, cli=False)
+    grid_steps: int = option(25, resume=False, cli=False)
+    grid_guidance: float = option(2.0, resume=False, cli=False)
+    progress: bool = option(True, "show progress bars", resume=False)
 
     def __post_init__(self):
         for name in ("img_size", "ae_steps", "unet_steps", "ae_batch_size", "unet_batch_size",
@@ -65,28 +72,6 @@ class SynthConfig:
     def latent_size(self) -> int:
         return self.img_size // 2 ** (len(self.ae_channels) - 1)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SynthConfig":
-        from ..train.config import config_from_dict
-
-        return config_from_dict(cls, d, "synth")
-
-    def differences(self, other: "SynthConfig") -> list[str]:
-        """Options that stop ``other`` from resuming this run. Step counts, monitoring and
-        the folders' paths (a moved run or data copy) may change; the models may not."""
-        a, b = self.to_dict(), other.to_dict()
-        return [k for k in a if k not in RESUME_FREE and a[k] != b[k]]
-
-
-RESUME_FREE = {"ae_steps", "unet_steps", "progress", "checkpoint_every", "sample_every",
-               "grid_per_class", "grid_steps", "grid_guidance", "data", "out"}
-
 
 # CPU: ~1 hour on 2 cores at 64 px (16x16x4 latents). GPU: 128 px, wider, much longer.
 PRESETS: dict[str, dict] = {
@@ -104,6 +89,7 @@ PRESETS: dict[str, dict] = {
 
 
 def preset_config(preset: str, data: str, out: str, **overrides) -> SynthConfig:
+    """The preset's values, then every override that is not None (flags left unset)."""
     if preset not in PRESETS:
         raise ConfigError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
     return SynthConfig(data=data, out=out, preset=preset,

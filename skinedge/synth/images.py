@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..plots import _plt, _save
+from ..atomic import replacing
+from ..plots import pyplot, save_figure
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -36,10 +36,8 @@ def save_grid(rows: Sequence[torch.Tensor | np.ndarray], labels: Sequence[str], 
         for j, img in enumerate(row):
             tile = Image.fromarray(img).resize((cell, cell), Image.NEAREST)
             canvas.paste(tile, (left + j * (cell + pad), y))
-    path = Path(path)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.png")
-    canvas.save(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        canvas.save(tmp)
 
 
 def _smooth(v: Sequence[float], k: int) -> np.ndarray:
@@ -52,7 +50,7 @@ def _smooth(v: Sequence[float], k: int) -> np.ndarray:
 
 def save_loss_curves(run: Path) -> None:
     """Autoencoder L1 and UNet noise-prediction MSE per step (raw and smoothed)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, stage, ylabel in ((axes[0], "autoencoder", "reconstruction L1 ([-1, 1] pixels)"),
                               (axes[1], "unet", "noise-prediction MSE")):
@@ -66,5 +64,4 @@ def save_loss_curves(run: Path) -> None:
             ax.set_yscale("log")
             ax.legend()
         ax.set_title(stage), ax.set_xlabel("step"), ax.set_ylabel(ylabel), ax.grid(alpha=0.3)
-    _save(fig, Path(run) / "loss_curves.png")
-    plt.close(fig)
+    save_figure(fig, Path(run) / "loss_curves.png")

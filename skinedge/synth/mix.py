@@ -15,7 +15,7 @@ import numpy as np
 from ..data.ham10000 import HAM10000, read_ham10000
 from ..errors import DataError
 from ..labels import CLASSES
-from .sample import MANIFEST, MANIFEST_SCHEMA
+from .layout import MANIFEST, MANIFEST_SCHEMA
 
 
 def read_synthetic(folder: str | Path) -> tuple[HAM10000, dict]:

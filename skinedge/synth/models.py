@@ -12,6 +12,7 @@ import torch
 from ..errors import BackendMissingError
 from ..labels import CLASSES
 from .config import SynthConfig
+from .layout import SAMPLERS
 
 NULL_CLASS = len(CLASSES)
 
@@ -51,7 +52,6 @@ def train_scheduler(cfg: SynthConfig):
                          beta_schedule="squaredcos_cap_v2", prediction_type="epsilon")
 
 
-SAMPLERS = ("dpm", "ddim")
 
 
 def sample_scheduler(cfg: SynthConfig, sampler: str = "dpm"):

@@ -19,19 +19,19 @@ classifier's input), so both sides lose the same detail.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..atomic import write_json, write_text
 from ..checkpoint import load_checkpoint
 from ..data import make_split, read_ham10000
 from ..data.cache import cached_images
 from ..errors import DataError
 from ..labels import CLASSES
-from ..plots import _plt, _save
+from ..plots import pyplot, save_figure
 from .images import save_grid
 from .mix import read_synthetic
 
@@ -109,7 +109,7 @@ def feature_nn(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
                    classifier: str | Path | None = None, baseline_runs=(), synthetic_runs=()
                    ) -> dict:
-    from ..api import DEFAULT_MODEL
+    from ..layout import DEFAULT_MODEL
 
     syn, manifest = read_synthetic(synthetic)
     ds = read_ham10000(data)
@@ -172,10 +172,8 @@ def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
     _pictures(out, x_train, y_train, x_syn, y_syn, px_nn, px_idx, per_class)
     if baseline_runs and synthetic_runs:
         doc["downstream"] = downstream(baseline_runs, synthetic_runs, out)
-    tmp = out / "report.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, out / "report.json")
-    (out / "report.md").write_text(markdown(doc))
+    write_json(out / "report.json", doc, indent=1)
+    write_text(out / "report.md", markdown(doc))
     return doc
 
 
@@ -193,7 +191,7 @@ def _pictures(out: Path, x_train, y_train, x_syn, y_syn, px_nn, px_idx, per_clas
     closest = np.argsort(px_nn)[:10]
     save_grid([x_syn[closest], x_train[px_idx[closest]]], ["synthetic", "nearest train"],
               out / "nearest_neighbours.png", "the 10 synthetic images closest to a training image")
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
     cls = [c for c in CLASSES if "fd_synthetic_vs_train" in per_class[c]]
     x = np.arange(len(cls))
@@ -206,8 +204,7 @@ def _pictures(out: Path, x_train, y_train, x_syn, y_syn, px_nn, px_idx, per_clas
     b.bar(x + 0.2, [per_class[c]["fidelity"] for c in cls], 0.4, label="fidelity on synthetic")
     b.set_xticks(x, cls), b.set_ylim(0, 1), b.set_ylabel("classified as its class")
     b.legend(), b.grid(alpha=0.3, axis="y")
-    _save(fig, out / "quality.png")
-    plt.close(fig)
+    save_figure(fig, out / "quality.png")
 
 
 METRICS = ("balanced_accuracy", "macro_f1", "auc_ovr", "accuracy")
@@ -242,7 +239,7 @@ def downstream(baselines: list[Path], synthetics: list[Path], out: Path) -> dict
     mean = {a: {k: float(np.mean([r["test"][k] for r in runs])) for k in keys}
             for a, runs in arms.items()}
     delta = {k: mean["real_plus_synthetic"][k] - mean["real_only"][k] for k in keys}
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(CLASSES))
     for off, a, label in ((-0.2, "real_only", "real only"), (0.2, "real_plus_synthetic", "real + synthetic")):
@@ -254,8 +251,7 @@ def downstream(baselines: list[Path], synthetics: list[Path], out: Path) -> dict
     ax.set_title(f"test balanced accuracy {mean['real_only']['balanced_accuracy']:.3f} -> "
                  f"{mean['real_plus_synthetic']['balanced_accuracy']:.3f}")
     ax.grid(alpha=0.3, axis="y")
-    _save(fig, out / "downstream_recall.png")
-    plt.close(fig)
+    save_figure(fig, out / "downstream_recall.png")
     return {"runs": arms, "mean": mean, "delta": delta}
 
 

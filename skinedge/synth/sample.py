@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,17 +25,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from ..atomic import replacing, write_json
 from ..card import sha256_file
 from ..data.ham10000 import METADATA_NAME
 from ..errors import CheckpointError, ConfigError
 from ..labels import CLASS_INDEX, CLASSES
 from .config import SynthConfig
 from .images import to_uint8
-from .models import SAMPLERS, build_autoencoder, build_unet, generate, sample_scheduler
-from .train import MODEL_CARD, MODEL_DIR, SCHEMA, STATE
+from .models import build_autoencoder, build_unet, generate, sample_scheduler
+from .layout import MANIFEST, MANIFEST_SCHEMA, MODEL_CARD, MODEL_DIR, SAMPLERS, SCHEMA, STATE
 
-MANIFEST = "synth_manifest.json"
-MANIFEST_SCHEMA = "skinedge.synth_dataset/1"
 COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization", "synthetic",
            "seed", "guidance", "sampler", "steps", "model_sha256")
 MAX_GUIDANCE = 20.0
@@ -170,9 +168,7 @@ def _claim_folder(out: Path, manifest: dict) -> None:
         raise ConfigError(f"{out}: holds {what} and no {MANIFEST}; refusing to write into it")
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
+    write_json(path, manifest, indent=1)
 
 
 def image_noise(seed: int, cls: int, index: int, shape: tuple[int, ...]) -> torch.Tensor:
@@ -206,9 +202,8 @@ def sample_dataset(req: SampleRequest) -> dict:
                                  req.guidance, req.steps, model.scaling, noise=noise))
         for (c, i), arr in zip(chunk, imgs):
             dest = out / "images" / f"{image_id(c, i)}.png"
-            tmp = dest.with_name(f".{dest.stem}.tmp.png")
-            Image.fromarray(arr).save(tmp)
-            os.replace(tmp, dest)
+            with replacing(dest) as tmp:
+                Image.fromarray(arr).save(tmp)
         bar.update(len(chunk))
     bar.close()
     _write_metadata(out, counts, manifest)
@@ -218,8 +213,7 @@ def sample_dataset(req: SampleRequest) -> dict:
 
 def _write_metadata(out: Path, counts: dict[str, int], m: dict) -> None:
     path = out / METADATA_NAME
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for c, n in counts.items():
@@ -227,5 +221,4 @@ def _write_metadata(out: Path, counts: dict[str, int], m: dict) -> None:
                 iid = image_id(c, i)
                 w.writerow([iid, iid, c, "synthetic", "", "", "", 1, m["seed"], m["guidance"],
                             m["sampler"], m["steps"], m["model_sha256"]])
-    os.replace(tmp, path)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -33,23 +32,20 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..card import sha256_file
-from ..checkpoint import write_folder_atomically
-from ..data import make_split, read_ham10000
-from ..data.cache import cached_images
-from ..data.splits import Split
+from ..atomic import write_folder
+from ..checkpoint import load_optimizer_tensors, optimizer_tensors
+from ..data import read_ham10000
 from ..errors import ConfigError
+from ..layout import RunFolder
+from ..runs import cache_rank0_first, load_or_make_split, open_run, start_process_group
 from ..labels import CLASSES
-from ..train.distributed import DistEnv
-from ..train.loop import _load_optimizer, _optimizer_tensors
+from ..distributed import DistEnv
 from .config import SynthConfig
+from .layout import MODEL_CARD, MODEL_DIR, SCHEMA, STATE
 from .images import save_grid, save_loss_curves
 from .models import (NULL_CLASS, build_autoencoder, build_unet, generate, sample_scheduler,
                      train_scheduler)
 
-STATE = "state.json"
-MODEL_DIR = "model"
-MODEL_CARD = "synth_card.json"
-SCHEMA = "skinedge.synth_model/1"
 STAGES = ("autoencoder", "unet")
 WARMUP = 100
 
@@ -136,7 +132,7 @@ def _save_stage(folder: Path, tensors: dict[str, dict[str, torch.Tensor]], state
         for name, t in tensors.items():
             save_file({k: v.detach().cpu().contiguous() for k, v in t.items()}, str(tmp / name))
         (tmp / STATE).write_text(json.dumps(state, indent=1))
-    write_folder_atomically(folder, write)
+    write_folder(folder, write)
 
 
 def _load_stage(folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]] | None:
@@ -146,23 +142,12 @@ def _load_stage(folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]
     return state, {p.name: load_file(str(p)) for p in folder.glob("*.safetensors")}
 
 
-def _prepare(cfg: SynthConfig, out: Path, env: DistEnv):
+def _prepare(cfg: SynthConfig, run: RunFolder, env: DistEnv):
+    """The classifier's split of the data (same seed), and the decoded *train* images only."""
     ds = read_ham10000(cfg.data)
-    path = Path(cfg.split_file) if cfg.split_file else out / "split.json"
-    split = Split.load(path) if path.is_file() else make_split(ds, cfg.seed, cfg.split_fractions)
-    missing = [r.image_id for r in ds.records if r.image_id not in split.assignment]
-    if missing:
-        raise ConfigError(f"{path}: split does not cover {len(missing)} image(s) of "
-                          f"{ds.metadata} (e.g. {missing[0]})")
-    if env.is_main and not (out / "split.json").is_file():
-        split.save(out / "split.json")
-    train_ids = {i for i, s in split.assignment.items() if s == "train"}
-    train = ds.subset(train_ids)
-    if env.is_main:
-        images = cached_images(train.records, cfg.img_size, progress=cfg.progress)
-    env.barrier()
-    if not env.is_main:
-        images = cached_images(train.records, cfg.img_size, progress=False)
+    split = load_or_make_split(ds, run, env, cfg.seed, cfg.split_fractions, cfg.split_file)
+    train = ds.subset(split.ids("train"))
+    images = cache_rank0_first(train.records, cfg.img_size, env, cfg.progress)
     labels = np.asarray(train.labels, dtype=np.int64)
     return ds, split, train, images, labels
 
@@ -179,35 +164,32 @@ def _class_weights(labels: np.ndarray, balance: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _check_resume(cfg: SynthConfig, out: Path) -> None:
-    saved = out / "config.json"
-    if saved.is_file():
-        diff = SynthConfig.from_dict(json.loads(saved.read_text())).differences(cfg)
+def _check_resume(cfg: SynthConfig, run: RunFolder) -> None:
+    if run.config.is_file():
+        diff = SynthConfig.load(run.config).differences(cfg)
         if diff:
-            raise ConfigError(f"{out}: holds a synth run with a different configuration "
+            raise ConfigError(f"{run.root}: holds a synth run with a different configuration "
                               f"({', '.join(diff)}); use another --out or the same options")
-    elif (out / MODEL_DIR).exists() or (out / "unet").exists():
-        raise ConfigError(f"{out}: has model folders but no config.json; not a skinedge synth run")
+    elif (run.root / MODEL_DIR).exists() or (run.root / "unet").exists():
+        raise ConfigError(f"{run.root}: has model folders but no config.json; not a skinedge "
+                          "synth run")
 
 
 def train_synth(cfg: SynthConfig) -> dict:
-    env = DistEnv.from_env()
-    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", env.world)))
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or
-                          max(1, (os.cpu_count() or 1) // local))
+    env = start_process_group()
     for name in ("ae_batch_size", "unet_batch_size"):
         if getattr(cfg, name) % env.world:
             raise ConfigError(f"--{name.replace('_', '-')} {getattr(cfg, name)} is not divisible "
                               f"by {env.world} processes")
-    out = Path(cfg.out)
     if env.is_main:
-        _check_resume(cfg, out)
-        out.mkdir(parents=True, exist_ok=True)
+        _check_resume(cfg, RunFolder(Path(cfg.out)))
+    run = open_run(cfg.out, env)
+    out = run.root
+    if env.is_main:
         (out / "samples").mkdir(exist_ok=True)
-    env.barrier()
-    ds, split, train, images, labels = _prepare(cfg, out, env)
+    ds, split, train, images, labels = _prepare(cfg, run, env)
     if env.is_main:
-        cfg.save(out / "config.json")
+        cfg.save(run.config)
     vae, ae_state = _train_autoencoder(cfg, out, env, images, labels)
     unet_state = _train_unet(cfg, out, env, vae, ae_state, images, labels)
     result = {}
@@ -229,7 +211,7 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
     if loaded:
         state, tensors = loaded
         vae.load_state_dict(tensors["vae.safetensors"])
-        _load_optimizer(opt, tensors["optimizer.safetensors"])
+        load_optimizer_tensors(opt, tensors["optimizer.safetensors"])
     if state["step"] < cfg.ae_steps and (out / "unet" / STATE).is_file():
         raise ConfigError(f"{out}: the UNet was trained on this autoencoder's latents; "
                           f"--ae-steps cannot grow past {state['step']} now")
@@ -271,7 +253,7 @@ def _train_autoencoder(cfg, out: Path, env: DistEnv, images, labels):
 
 def _checkpoint_ae(cfg, out: Path, vae, opt, state: dict, images) -> None:
     _save_stage(out / "autoencoder", {"vae.safetensors": vae.state_dict(),
-                                      "optimizer.safetensors": _optimizer_tensors(opt)}, state)
+                                      "optimizer.safetensors": optimizer_tensors(opt)}, state)
     save_loss_curves(out)
     was = vae.training
     vae.eval()
@@ -319,7 +301,7 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
         state, tensors = loaded
         unet.load_state_dict(tensors["unet.safetensors"])
         ema.load_state_dict(tensors["ema.safetensors"])
-        _load_optimizer(opt, tensors["optimizer.safetensors"])
+        load_optimizer_tensors(opt, tensors["optimizer.safetensors"])
     scaling = ae_state["scaling"]
     if state["step"] >= cfg.unet_steps:
         return state
@@ -361,7 +343,7 @@ def _train_unet(cfg, out: Path, env: DistEnv, vae, ae_state: dict, images, label
         if env.is_main and (state["step"] % cfg.checkpoint_every == 0 or last):
             _save_stage(folder, {"unet.safetensors": unet.state_dict(),
                                  "ema.safetensors": ema.state_dict(),
-                                 "optimizer.safetensors": _optimizer_tensors(opt)}, state)
+                                 "optimizer.safetensors": optimizer_tensors(opt)}, state)
             save_loss_curves(out)
         env.barrier()
     return state
@@ -403,7 +385,7 @@ def _finish(cfg, out: Path, ds, split, train, ae_state: dict, unet_state: dict) 
         card["files"] = files
         card["model_sha256"] = hashlib.sha256("".join(files[k] for k in sorted(files)).encode()).hexdigest()
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=1))
-    write_folder_atomically(out / MODEL_DIR, write)
+    write_folder(out / MODEL_DIR, write)
     final = out / "samples" / f"unet_step{unet_state['step']:06d}.png"
     if final.is_file():
         shutil.copyfile(final, out / "samples" / "final_grid.png")

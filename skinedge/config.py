@@ -1,0 +1,145 @@
+"""Options declared once. Every stage's config is a frozen dataclass whose fields carry their
+help text (``option(...)``); the same declaration builds the argparse flags (defaults shown in
+``--help``), saves and loads the resolved config beside a run's outputs, and says which
+options may change when a run resumes. Import-light: ``--help`` never imports torch."""
+from __future__ import annotations
+
+import argparse
+import json
+import types
+import typing
+from dataclasses import MISSING, asdict, field, fields
+from pathlib import Path
+
+from .atomic import write_json
+from .errors import ConfigError
+
+
+def option(default=MISSING, help: str = "", *, flag: str | None = None, choices=None,
+           metavar: str | None = None, resume: bool = True, cli: bool = True,
+           default_text: str | None = None):
+    """A config field. ``resume=False``: may differ when a run resumes (step counts, paths,
+    cosmetics); ``cli=False``: not a command-line flag; ``choices`` may be a callable (resolved
+    when the parser is built); ``default_text`` replaces the default shown in ``--help``."""
+    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar,
+            "resume": resume, "cli": cli, "default_text": default_text}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple for a sequence default")
+    return field(default=default, metadata=meta)
+
+
+def _base_type(hint):
+    """int | None -> (int, None); tuple[float, ...] -> (tuple, float)."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return tuple, args[0]
+    return hint, None
+
+
+def _parse_tuple(item_type):
+    def parse(text: str):
+        try:
+            return tuple(item_type(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {item_type.__name__} "
+                                             f"values, got {text!r}") from None
+    parse.__name__ = f"comma-separated {item_type.__name__}"
+    return parse
+
+
+def _flag_kwargs(f, hint, default, help_default: bool) -> dict:
+    meta = f.metadata
+    kind, item = _base_type(hint)
+    choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+    kw = {"dest": f.name, "help": meta["help"] or None}
+    if kind is tuple:
+        kw["type"] = _parse_tuple(item)
+    elif kind is not str:
+        kw["type"] = kind
+    if choices is not None:
+        kw["choices"] = tuple(choices)
+    if meta["metavar"]:
+        kw["metavar"] = meta["metavar"]
+        if choices is not None:  # the metavar hides them in --help
+            kw["help"] = f"{kw['help'] or ''}; one of: {', '.join(map(str, choices))}"
+    if default is MISSING:
+        kw["required"] = True
+    else:
+        kw["default"] = default
+        if help_default and (default is not None or meta["default_text"]):
+            shown = meta["default_text"] or (",".join(map(str, default)) if isinstance(default, tuple)
+                                             else default)
+            kw["help"] = f"{kw['help'] or ''} (default: {shown})".strip()
+    return kw
+
+
+class Config:
+    """Mixin for frozen dataclass configs built from ``option`` fields."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """From saved JSON: unknown keys are an error, and JSON lists become tuples."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @classmethod
+    def load(cls, path: Path):
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a readable {cls.__name__} ({exc})") from None
+
+    def differences(self, other) -> list[str]:
+        """Options that stop ``other`` from resuming this run (those declared resume=True)."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f.name for f in fields(self) if f.metadata.get("resume", True)
+                and a[f.name] != b[f.name]]
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = (),
+                      defaults: dict | None = None, defaults_from: str = "") -> None:
+        """One flag per ``option`` field (``--img-size`` for ``img_size``). ``defaults``
+        overrides some defaults (None where ``defaults_from``, e.g. "the preset", decides)."""
+        defaults = defaults or {}
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if not f.metadata.get("cli", False) or f.name in skip:
+                continue
+            default = defaults.get(f.name, f.default)
+            flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+            kind, _ = _base_type(hints[f.name])
+            if kind is bool:
+                on = not default
+                text = f.metadata["help"] if on else f"turn off: {f.metadata['help']}"
+                parser.add_argument(flag if on else "--no-" + flag[2:], dest=f.name,
+                                    action="store_true" if on else "store_false",
+                                    default=default, help=text or None)
+                continue
+            kw = _flag_kwargs(f, hints[f.name], default, f.name not in defaults)
+            if f.name in defaults and defaults_from:
+                kw["help"] = f"{kw['help'] or ''} (default: {defaults_from}'s)".strip()
+            parser.add_argument(flag, **kw)
+
+    @classmethod
+    def from_args(cls, ns: argparse.Namespace, **fixed):
+        """The config from parsed flags; ``fixed`` gives fields that are not flags, and
+        flags left at None fall back to the field's default."""
+        kw = {}
+        for f in fields(cls):
+            if f.name in fixed:
+                kw[f.name] = fixed[f.name]
+            elif f.metadata.get("cli", False) and getattr(ns, f.name, None) is not None:
+                kw[f.name] = getattr(ns, f.name)
+        return cls(**kw)
