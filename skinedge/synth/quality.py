@@ -106,13 +106,8 @@ def feature_nn(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return 1 - sim.max(1), sim.argmax(1)
 
 
-def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
-                   classifier: str | Path | None = None, baseline_runs=(), synthetic_runs=()
-                   ) -> dict:
-    from ..layout import DEFAULT_MODEL
-
-    syn, manifest = read_synthetic(synthetic)
-    ds = read_ham10000(data)
+def _training_split(ds, manifest: dict, data, synthetic):
+    """The split the diffusion model was trained on, re-made from its manifest."""
     if ds.fingerprint() != manifest["dataset_fingerprint"]:
         raise DataError(f"{data}: not the data the diffusion model of {synthetic} was trained on "
                         "(dataset fingerprints differ); pass that folder with --data")
@@ -120,6 +115,17 @@ def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
     if split.fingerprint() != manifest["split_fingerprint"]:
         raise DataError(f"{data}: re-making the split (seed {manifest['split_seed']}) does not "
                         "reproduce the diffusion model's training split")
+    return split
+
+
+def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
+                   classifier: str | Path | None = None, baseline_runs=(), synthetic_runs=()
+                   ) -> dict:
+    from ..layout import DEFAULT_MODEL
+
+    syn, manifest = read_synthetic(synthetic)
+    ds = read_ham10000(data)
+    split = _training_split(ds, manifest, data, synthetic)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     size = manifest["img_size"]
