@@ -106,6 +106,32 @@ def feature_nn(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return 1 - sim.max(1), sim.argmax(1)
 
 
+def _per_class(y_train, y_val, y_syn, z_train, z_val, z_syn, p_val, p_syn, fd_nn, val_fd_nn,
+               px_nn, px_idx, val_px_nn, px_floor) -> dict:
+    """Per class: Frechet distances, fidelity, nearest-neighbour distances (synthetic beside
+    real val images)."""
+    per_class = {}
+    for k, c in enumerate(CLASSES):
+        s, v, t = y_syn == k, y_val == k, y_train == k
+        row = {"n_synthetic": int(s.sum()), "n_val": int(v.sum()), "n_train": int(t.sum())}
+        if s.sum() >= 2:
+            row["fd_synthetic_vs_train"] = frechet(z_syn[s], z_train[t])
+            row["fd_synthetic_vs_train_at_val_n"] = _fd_matched(z_syn[s], z_train[t], int(v.sum()))
+            row["fidelity"] = float((p_syn[s].argmax(1) == k).mean())
+            row["mean_prob"] = float(p_syn[s, k].mean())
+            row["feature_nn_median"] = float(np.median(fd_nn[s]))
+            row["pixel_nn_median"] = float(np.median(px_nn[s]))
+            row["pixel_nn_min"] = float(px_nn[s].min())
+            row["share_closer_than_val_p1"] = float((px_nn[s] < px_floor).mean())
+            row["nn_same_class"] = float((y_train[px_idx[s]] == k).mean())
+        row["fd_val_vs_train"] = frechet(z_val[v], z_train[t]) if v.sum() >= 2 else None
+        row["val_recall"] = float((p_val[v].argmax(1) == k).mean()) if v.any() else None
+        row["val_feature_nn_median"] = float(np.median(val_fd_nn[v])) if v.any() else None
+        row["val_pixel_nn_median"] = float(np.median(val_px_nn[v])) if v.any() else None
+        per_class[c] = row
+    return per_class
+
+
 def _training_split(ds, manifest: dict, data, synthetic):
     """The split the diffusion model was trained on, re-made from its manifest."""
     if ds.fingerprint() != manifest["dataset_fingerprint"]:
@@ -151,25 +177,8 @@ def quality_report(synthetic: str | Path, data: str | Path, out: str | Path,
     val_px_nn, _ = pixel_nn(x_val, x_train)
     px_floor = float(np.percentile(val_px_nn, 1))
 
-    per_class = {}
-    for k, c in enumerate(CLASSES):
-        s, v, t = y_syn == k, y_val == k, y_train == k
-        row = {"n_synthetic": int(s.sum()), "n_val": int(v.sum()), "n_train": int(t.sum())}
-        if s.sum() >= 2:
-            row["fd_synthetic_vs_train"] = frechet(z_syn[s], z_train[t])
-            row["fd_synthetic_vs_train_at_val_n"] = _fd_matched(z_syn[s], z_train[t], int(v.sum()))
-            row["fidelity"] = float((p_syn[s].argmax(1) == k).mean())
-            row["mean_prob"] = float(p_syn[s, k].mean())
-            row["feature_nn_median"] = float(np.median(fd_nn[s]))
-            row["pixel_nn_median"] = float(np.median(px_nn[s]))
-            row["pixel_nn_min"] = float(px_nn[s].min())
-            row["share_closer_than_val_p1"] = float((px_nn[s] < px_floor).mean())
-            row["nn_same_class"] = float((y_train[px_idx[s]] == k).mean())
-        row["fd_val_vs_train"] = frechet(z_val[v], z_train[t]) if v.sum() >= 2 else None
-        row["val_recall"] = float((p_val[v].argmax(1) == k).mean()) if v.any() else None
-        row["val_feature_nn_median"] = float(np.median(val_fd_nn[v])) if v.any() else None
-        row["val_pixel_nn_median"] = float(np.median(val_px_nn[v])) if v.any() else None
-        per_class[c] = row
+    per_class = _per_class(y_train, y_val, y_syn, z_train, z_val, z_syn, p_val, p_syn, fd_nn,
+                           val_fd_nn, px_nn, px_idx, val_px_nn, px_floor)
 
     doc = {"synthetic": str(Path(synthetic).resolve()), "manifest": manifest,
            "classifier": card.architecture, "classifier_input": card.input_size,
