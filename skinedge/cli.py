@@ -29,13 +29,35 @@ def _add_train(sub) -> None:
 def _run_train(a) -> int:
     from .train import TrainConfig, train
 
-    result = train(TrainConfig.from_args(a))
+    return _report_training(train(TrainConfig.from_args(a)), a.out)
+
+
+def _report_training(result: dict, out: str) -> int:
     if result:
         t = result["test"]
         print(f"best epoch {result['best_epoch'] + 1}: test balanced accuracy "
               f"{t['balanced_accuracy']:.4f}, macro-F1 {t['macro_f1']:.4f}, n={t['n']} "
-              f"-> {Path(a.out) / 'best'}")
+              f"-> {Path(out) / 'best'}")
     return 0
+
+
+def _add_distill(sub) -> None:
+    from .train.distill import DistillConfig
+
+    p = sub.add_parser("distill", help="train a student from a teacher (knowledge distillation)",
+                       description="Train a student like `skinedge train`, with a teacher "
+                       "(any checkpoint: an MAE-pretrained ViT, a supervised CNN, or several as "
+                       "an ensemble) scoring the same augmented batch: (1 - w) x label loss + w x "
+                       "T^2 x KL(teacher || student) at temperature T, or hard distillation. "
+                       "Resumable; DDP under torchrun.")
+    DistillConfig.add_arguments(p)
+    p.set_defaults(func=_run_distill)
+
+
+def _run_distill(a) -> int:
+    from .train.distill import DistillConfig, distill
+
+    return _report_training(distill(DistillConfig.from_args(a)), a.out)
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,7 @@ def _run_eval(a) -> int:
 
 
 def _add_export(sub) -> None:
-    from .targets import EXPORT_TARGETS
+    from .targets import EXPORT_QUANTIZATIONS, EXPORT_TARGETS
 
     p = sub.add_parser("export", help="quantize and export to ExecuTorch, CoreML, ONNX",
                        description="Export a checkpoint to phone-ready artifacts. Each artifact "
@@ -106,7 +128,7 @@ def _add_export(sub) -> None:
                    help="checkpoint folder (default: the shipped model)")
     p.add_argument("--target", default="all", choices=(*EXPORT_TARGETS, "all"),
                    help="backend (default all: every preset of every backend)")
-    p.add_argument("--quant", default=None, choices=("fp32", "fp16", "int8", "all"),
+    p.add_argument("--quant", default=None, choices=(*EXPORT_QUANTIZATIONS, "all"),
                    help="quantization (default: the target's default preset)")
     p.add_argument("--recipe", default=None, help="a recipe TOML file (overrides --target/--quant)")
     p.add_argument("--out", default="artifacts", help="output folder (default ./artifacts)")
@@ -177,48 +199,52 @@ def _run_predict(a) -> int:
 
 
 def _add_inspect(sub) -> None:
-    p = sub.add_parser("inspect", help="print an artifact's model card",
-                       description="Print the model card embedded in a checkpoint or artifact "
-                       "(after checking its sha256); for CoreML also the package's structure.")
+    p = sub.add_parser("inspect", help="summarise a checkpoint or artifact and check it",
+                       description="Summarise the model card embedded in a checkpoint or artifact "
+                       "(architecture, input and normalisation, labels, quantization, size, "
+                       "validation metrics), check its sha256 and the file's structure (inputs, "
+                       "outputs, labels, precision) against the card. Exit 1 if a check fails.")
     p.add_argument("artifact")
+    p.add_argument("--json", action="store_true", help="print the raw model card as JSON")
     p.set_defaults(func=_run_inspect)
 
 
 def _run_inspect(a) -> int:
-    from .targets import target_for_path
+    from .targets.summary import format_inspection, inspect_artifact
 
-    t = target_for_path(a.artifact)
-    module = t.load_module()
-    card = module.read_card(Path(a.artifact))
-    doc = card.to_dict()
-    if t.name == "coreml":
-        doc["coreml_structure"] = module.structure(Path(a.artifact))
-    print(json.dumps(doc, indent=2))
-    return 0
+    i = inspect_artifact(a.artifact)
+    print(json.dumps(i.card.to_dict(), indent=2) if a.json else format_inspection(i))
+    if not i.ok:
+        print(f"skinedge inspect: {a.artifact}: " + "; ".join(
+            filter(None, (i.sha256_problem, *i.problems))), file=sys.stderr)
+    return 0 if i.ok else 1
 
 
 def _add_bench(sub) -> None:
+    from .bench.runner import DEFAULT_OUT
     from .targets import TARGETS
 
     p = sub.add_parser("bench", help="latency, memory, size, FLOPs, accuracy of every artifact",
                        description="Benchmark checkpoints and artifacts, each runtime in its own "
                        "process, interleaved over rounds, with eager PyTorch fp32, torch.compile "
                        "and plain onnxruntime fp32 as baselines. A checkpoint is first exported to "
-                       "every preset. Results: JSON, Markdown and plots under --out.")
+                       "every preset. Results: JSON, Markdown and plots under --out; the "
+                       "repository's recorded results are in benchmarks/results.")
     p.add_argument("models", nargs="*", help="checkpoint folders or artifacts (default: the "
                    "shipped model, exported to every target and quantization)")
     p.add_argument("--targets", default=",".join(TARGETS),
                    help=f"comma-separated subset of {','.join(TARGETS)}")
     p.add_argument("--threads", type=int, default=0, help="threads per runtime (default: all cores)")
     p.add_argument("--batch", default="1,8", help="batch sizes, comma-separated (default 1,8)")
-    p.add_argument("--data", default=None, help="labelled HAM10000 folder: adds balanced accuracy")
+    p.add_argument("--data", default=None, help="labelled HAM10000 folder for the balanced-accuracy "
+                   "column (default: the sample shipped with skinedge; the report names the data)")
     p.add_argument("--split", default="test", choices=("test", "val", "all"))
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--runs", type=int, default=20, help="timed runs per round (default 20)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default ./{DEFAULT_OUT})")
     p.add_argument("--json", action="store_true", help="print the results JSON")
     p.set_defaults(func=_run_bench)
 
@@ -233,7 +259,7 @@ def _run_bench(a) -> int:
     except ValueError:
         raise ConfigError(f"--batch {a.batch!r}: expected comma-separated integers like 1,8") from None
     cfg = BenchConfig(models=tuple(a.models), targets=tuple(t for t in a.targets.split(",") if t),
-                      threads=a.threads, batches=batches, data=a.data, split=a.split,
+                      threads=a.threads, batches=batches, data=a.data or BenchConfig.data, split=a.split,
                       out=a.out, rounds=a.rounds, warmup=a.warmup, runs=a.runs,
                       timeout_s=a.timeout, compile_baseline=not a.no_compile,
                       progress=not a.json)
@@ -252,10 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .pretrain.cli import add_pretrain
     from .synth.cli import add_synth
 
-    for add in (_add_train, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
-                add_synth):
+    for add in (_add_train, _add_distill, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
+                add_synth, add_pretrain):
         add(sub)
     return p
 

@@ -42,6 +42,19 @@ def plot_training_curves(history: list[dict], path: Path, title: str = "") -> No
     save_figure(fig, path)
 
 
+def plot_loss_curves(history: list[dict], path: Path, title: str = "",
+                     ylabel: str = "loss") -> None:
+    """history: one dict per epoch with train_loss and val_loss."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ep = [h["epoch"] + 1 for h in history]
+    ax.plot(ep, [h["train_loss"] for h in history], marker=".", label="train")
+    ax.plot(ep, [h["val_loss"] for h in history], marker=".", label="val (fixed masks)")
+    ax.set_xlabel("epoch"), ax.set_ylabel(ylabel), ax.legend(), ax.grid(alpha=0.3)
+    ax.set_title(title)
+    save_figure(fig, path)
+
+
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str = "") -> None:
     """Row-normalized colours (recall), raw counts as text."""
     plt = pyplot()

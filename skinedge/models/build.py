@@ -11,7 +11,8 @@ from .registry import get_spec
 
 
 def create_model(name: str, img_size: int, mean: Sequence[float], std: Sequence[float],
-                 num_classes: int = len(CLASSES), drop_rate: float = 0.0) -> SkinClassifier:
+                 num_classes: int = len(CLASSES), drop_rate: float = 0.0,
+                 drop_path: float = 0.0) -> SkinClassifier:
     """A randomly initialised classifier; ``pretrained`` is never set (nothing downloads)."""
     import timm
 
@@ -20,10 +21,12 @@ def create_model(name: str, img_size: int, mean: Sequence[float], std: Sequence[
     if spec.is_vit:
         kwargs["img_size"] = img_size
     backbone = timm.create_model(spec.timm_name, pretrained=False, num_classes=num_classes,
-                                 drop_rate=drop_rate, **kwargs)
+                                 drop_rate=drop_rate, drop_path_rate=drop_path, **kwargs)
     # A zero head starts every class at 1/K (loss ln K). timm's default head init gives
     # these from-scratch CNNs logits with std ~5 and a first-epoch loss spike.
     head = backbone.get_classifier()
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
-    return SkinClassifier(backbone, mean, std)
+    model = SkinClassifier(backbone, mean, std)
+    model.input_size = img_size
+    return model

@@ -18,10 +18,15 @@ class SkinClassifier(nn.Module):
         self.backbone = backbone
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.input_size = None  # set by create_model: the square input the model was built for
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] -> the backbone's input (the training images' mean/std)."""
+        return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [N, 3, H, W] RGB in [0, 1] -> logits [N, num_classes]."""
-        return self.backbone((x - self.mean) / self.std)
+        return self.backbone(self.normalize(x))
 
 
 def count_flops(model: nn.Module, img_size: int) -> int:

@@ -45,6 +45,14 @@ class TrainConfig(Config):
     synthetic_ratio: float | None = option(None, "synthetic share of the training set, in "
                                            "[0, 1)", metavar="R",
                                            default_text="every image in --synthetic")
+    init: str | None = option(None, "checkpoint whose weights start the model (all but the "
+                              "classifier head), e.g. `skinedge pretrain` RUN/best; same "
+                              "architecture and input size", metavar="CHECKPOINT")
+    layer_decay: float = option(1.0, "ViTs: learning rate x DECAY per block below the top "
+                                "(layer-wise decay for fine-tuning; 1 = off)")
+    drop_path: float = option(0.0, "stochastic depth rate, in [0, 1)")
+    mixup: float = option(0.0, "mixup alpha (0 = off)")
+    cutmix: float = option(0.0, "cutmix alpha (0 = off); with both, each batch picks one")
     max_batches_per_epoch: int | None = option(None, "cap the batches of each epoch (smoke "
                                                "tests)", flag="--max-batches")
     progress: bool = option(True, "show progress bars", resume=False)
@@ -55,7 +63,8 @@ class TrainConfig(Config):
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive")
         if self.img_size % 16 or self.img_size > 1024:
             raise ConfigError(f"--img-size {self.img_size} must be a multiple of 16, at most 1024")
-        for name, lo, hi in (("label_smoothing", 0, 1), ("drop_rate", 0, 1)):
+        for name, lo, hi in (("label_smoothing", 0, 1), ("drop_rate", 0, 1), ("drop_path", 0, 1),
+                             ("layer_decay", 1e-3, 1.000001), ("mixup", 0, 100), ("cutmix", 0, 100)):
             if not lo <= getattr(self, name) < hi:
                 raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)} must be in "
                                   f"[{lo}, {hi})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -45,28 +46,77 @@ ObjectiveFactory = Callable[[TrainConfig, TrainData, DistEnv], Callable]
 
 
 def supervised_objective(cfg: TrainConfig, data: TrainData, env: DistEnv) -> SupervisedObjective:
-    weight = None
-    if cfg.balance in ("loss", "both"):
-        weight = torch.tensor(class_weights(data.labels[data.indices("train")], len(CLASSES)),
-                              dtype=torch.float32)
-    return SupervisedObjective(env, cfg.label_smoothing, weight)
+    return SupervisedObjective(env, cfg.label_smoothing, task_weights(cfg, data), cfg.mixup,
+                               cfg.cutmix)
+
+
+def task_weights(cfg, data: TrainData) -> torch.Tensor | None:
+    """Class weights of the loss under --balance loss|both (None otherwise)."""
+    if cfg.balance not in ("loss", "both"):
+        return None
+    return torch.tensor(class_weights(data.labels[data.indices("train")], len(CLASSES)),
+                        dtype=torch.float32)
 
 
 def new_model(cfg: TrainConfig, data: TrainData):
     """A fresh model normalised with the training images' statistics, and its card."""
     mean, std = channel_stats(data.images, data.indices("train"))
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, cfg.img_size, mean, std, drop_rate=cfg.drop_rate)
+    model = create_model(cfg.model, cfg.img_size, mean, std, drop_rate=cfg.drop_rate,
+                         drop_path=getattr(cfg, "drop_path", 0.0))
     card = ModelCard(architecture=cfg.model, input_size=cfg.img_size, mean=tuple(mean),
                      std=tuple(std), params=sum(p.numel() for p in model.parameters()),
                      flops=count_flops(model, cfg.img_size))
     return model, card
 
 
-def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistEnv,
-                   init: Callable | None = None):
+def load_init(model, card: ModelCard, source: str) -> dict:
+    """Copy every weight but the classifier head from checkpoint ``source`` into ``model``."""
+    from ..errors import CheckpointError
+
+    donor, donor_card = load_checkpoint(source)
+    if (donor_card.architecture, donor_card.input_size) != (card.architecture, card.input_size):
+        raise ConfigError(f"--init {source}: a {donor_card.architecture} at "
+                          f"{donor_card.input_size}px; this run trains a {card.architecture} at "
+                          f"{card.input_size}px (use the same --arch and --img-size)")
+    head = {f"backbone.{n}" for n in ("head.weight", "head.bias", "classifier.weight",
+                                      "classifier.bias")}
+    weights = {k: v for k, v in donor.state_dict().items() if k not in head}
+    missing = model.load_state_dict(weights, strict=False).missing_keys
+    if set(missing) - head:
+        raise CheckpointError(f"--init {source}: weights missing for {sorted(missing)[:3]}")
+    return {"from": str(Path(source).resolve()), "sha256": donor_card.artifact_sha256,
+            "stage": donor_card.training.get("stage", "supervised")}
+
+
+def lr_scales(cfg, model):
+    """Layer-wise learning-rate decay for ViTs: block i of d gets decay^(d - i), the patch and
+    position embeddings decay^(d + 1), the head and final norm 1."""
+    blocks = getattr(model.backbone, "blocks", None)
+    if getattr(cfg, "layer_decay", 1.0) >= 1.0 or blocks is None:
+        return None
+    depth = len(blocks)
+
+    def scale(name: str) -> float:
+        name = name.removeprefix("backbone.")
+        if name.startswith("blocks."):
+            layer = int(name.split(".")[1]) + 1
+        elif name.startswith(("cls_token", "pos_embed", "patch_embed", "reg_token")):
+            layer = 0
+        else:
+            layer = depth + 1
+        return cfg.layer_decay ** (depth + 1 - layer)
+    return scale
+
+
+def make_optimizer(cfg, model) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay, lr_scales(cfg, model)),
+                             lr=cfg.lr)
+
+
+def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistEnv):
     """(model, card, state, optimizer): from ``last/`` if this run was interrupted, else new
-    (``init(model)`` may then load pre-trained weights into it)."""
+    (with ``--init`` weights when given)."""
     if (run.last / CARD).is_file():
         diff = TrainConfig.load(run.config).differences(cfg)
         if diff:
@@ -74,24 +124,27 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
                               f"({', '.join(diff)}); use another --out or the same options")
         model, card = load_checkpoint(run.last)
         state = json.loads((run.last / STATE).read_text())
-        opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+        opt = make_optimizer(cfg, model)
         load_optimizer_tensors(opt, load_file(str(run.last / OPTIMIZER)))
         model.train()
     else:
         model, card = new_model(cfg, data)
-        if init is not None:
-            card = init(model, card)
+        if cfg.init:
+            card = card.with_(training={"init": load_init(model, card, cfg.init)})
         state = {"epoch": 0, "best": -1.0, "history": []}
-        opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+        opt = make_optimizer(cfg, model)
         if env.is_main:
             cfg.save(run.config)
-    return model, card.with_(training=data.training_card(cfg)), state, opt
+    training = {**data.training_card(cfg), "init": card.training.get("init")}
+    return model, card.with_(training=training), state, opt
 
 
 def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: CachedImages,
               data: TrainData, env: DistEnv, show: bool) -> dict:
     """One epoch of optimizer steps; returns the mean of every loss part and the speed."""
     dataset.epoch = epoch
+    if hasattr(objective, "set_epoch"):  # objectives with their own randomness (MAE masks)
+        objective.set_epoch(epoch)
     # With synthetic images an epoch still draws one sample per *real* training image:
     # the same optimizer steps as a real-only run, so a comparison isolates the data.
     order = epoch_order(data.labels[data.indices("train")], cfg.seed, epoch,
@@ -176,14 +229,13 @@ def finish(cfg: TrainConfig, run: RunFolder, data: TrainData, history: list[dict
     return result
 
 
-def train(cfg: TrainConfig, make_objective: ObjectiveFactory = supervised_objective,
-          init: Callable | None = None) -> dict:
+def train(cfg: TrainConfig, make_objective: ObjectiveFactory = supervised_objective) -> dict:
     """Train, validate each epoch, test the best checkpoint; returns the final metrics."""
     env = start_process_group()
     run = open_run(cfg.out, env)
     show = cfg.progress and env.is_main
     data = prepare_data(cfg, run, env, show)
-    model, card, state, opt = init_or_resume(cfg, data, run, env, init)
+    model, card, state, opt = init_or_resume(cfg, data, run, env)
     objective = make_objective(cfg, data, env)
     net = DistributedDataParallel(model) if env.world > 1 else model
     dataset = CachedImages(data.images, data.labels, data.indices("train"), AugmentConfig(),

@@ -23,18 +23,85 @@ def global_mean(per_sample: torch.Tensor, weight: torch.Tensor, env: DistEnv) ->
     return (weight * per_sample).sum() * env.world / denom
 
 
+def mix_batch(x: torch.Tensor, y: torch.Tensor, mixup: float, cutmix: float):
+    """Mixup or CutMix (one per batch, chosen at random when both are on). Returns the mixed
+    images, the partner labels and the share ``lam`` of the original labels."""
+    if not (mixup or cutmix):
+        return x, y, 1.0
+    perm = torch.randperm(len(x))
+    use_cut = cutmix > 0 and (mixup <= 0 or torch.rand(()) < 0.5)
+    lam = float(np.random.beta(cutmix, cutmix) if use_cut else np.random.beta(mixup, mixup))
+    if not use_cut:
+        return lam * x + (1 - lam) * x[perm], y[perm], lam
+    s = x.shape[-1]
+    cut = int(s * (1 - lam) ** 0.5)
+    cy, cx = np.random.randint(s), np.random.randint(s)
+    y0, y1 = max(cy - cut // 2, 0), min(cy + cut // 2, s)
+    x0, x1 = max(cx - cut // 2, 0), min(cx + cut // 2, s)
+    x = x.clone()
+    x[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
+    return x, y[perm], 1 - (y1 - y0) * (x1 - x0) / (s * s)
+
+
 class SupervisedObjective:
-    """Cross-entropy with label smoothing, optionally class-weighted."""
+    """Cross-entropy with label smoothing, optionally class-weighted, mixup/cutmix."""
 
     def __init__(self, env: DistEnv, label_smoothing: float = 0.0,
-                 class_weight: torch.Tensor | None = None):
+                 class_weight: torch.Tensor | None = None, mixup: float = 0.0,
+                 cutmix: float = 0.0):
         self.env, self.label_smoothing, self.class_weight = env, label_smoothing, class_weight
+        self.mixup, self.cutmix = mixup, cutmix
 
     def weights(self, y: torch.Tensor) -> torch.Tensor:
         return self.class_weight[y] if self.class_weight is not None else \
             torch.ones(len(y), dtype=torch.float32)
 
+    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
+
     def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
         """x: [B, 3, S, S] in [0, 1]; y: [B] class indices -> {"loss"}."""
-        per = F.cross_entropy(net(x), y, reduction="none", label_smoothing=self.label_smoothing)
+        x, y2, lam = mix_batch(x, y, self.mixup, self.cutmix)
+        logits = net(x)
+        per = lam * self.cross_entropy(logits, y) + (1 - lam) * self.cross_entropy(logits, y2)
         return {"loss": global_mean(per, self.weights(y), self.env)}
+
+
+class DistillationObjective(SupervisedObjective):
+    """(1 - kd_weight) x task loss + kd_weight x distillation loss. The teachers (one, or an
+    ensemble whose probabilities are averaged) score the *same augmented batch* the student
+    sees ("consistent teaching"), each at its own input size, under no_grad. Soft: KL between
+    temperature-softened distributions (x T^2, Hinton); hard: cross-entropy with the teachers'
+    top-1 (DeiT's hard distillation)."""
+
+    def __init__(self, env: DistEnv, teachers: list[torch.nn.Module], kd_weight: float,
+                 temperature: float, hard: bool, **task):
+        super().__init__(env, **task)
+        self.teachers = [t.eval().requires_grad_(False) for t in teachers]
+        self.kd_weight, self.temperature, self.hard = kd_weight, temperature, hard
+
+    @torch.no_grad()
+    def teacher_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, K]: the mean over teachers of softmax(logits / T)."""
+        out = 0
+        for t in self.teachers:
+            size = t.input_size
+            xt = x if x.shape[-1] == size else F.interpolate(
+                x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            out = out + torch.softmax(t(xt).float() / self.temperature, dim=1)
+        return out / len(self.teachers)
+
+    def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+        x, y2, lam = mix_batch(x, y, self.mixup, self.cutmix)
+        target = self.teacher_probs(x)
+        logits = net(x)
+        task = lam * self.cross_entropy(logits, y) + (1 - lam) * self.cross_entropy(logits, y2)
+        if self.hard:
+            kd = F.cross_entropy(logits, target.argmax(1), reduction="none")
+        else:
+            log_p = F.log_softmax(logits / self.temperature, dim=1)
+            kd = (target * (target.clamp_min(1e-12).log() - log_p)).sum(1) * self.temperature ** 2
+        w = self.weights(y)
+        task_loss, kd_loss = global_mean(task, w, self.env), global_mean(kd, w, self.env)
+        return {"loss": (1 - self.kd_weight) * task_loss + self.kd_weight * kd_loss,
+                "task_loss": task_loss, "kd_loss": kd_loss}

@@ -1,0 +1,1 @@
+"""MAE pre-training of ViT teachers (``skinedge pretrain``)."""
