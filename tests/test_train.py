@@ -112,7 +112,7 @@ def test_bad_data_fails_before_training(tmp_path):
 
 
 def test_unknown_model_is_rejected_by_the_cli(tmp_path):
-    r = _cli("train", "--model", "resnet9000", "--out", str(tmp_path / "r"))
+    r = _cli("train", "--arch", "resnet9000", "--out", str(tmp_path / "r"))
     assert r.returncode == 2 and "resnet9000" in r.stderr
 
 

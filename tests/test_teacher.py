@@ -1,0 +1,153 @@
+"""MAE pre-training, teacher fine-tuning from it, and distillation: real runs on the shipped
+sample (smoke sizes), plus known-answer checks of the pieces."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import run_cli
+from safetensors.torch import load_file
+
+from skinedge.distributed import DistEnv
+from skinedge.models import create_model
+from skinedge.pretrain.mae import MaskedAutoencoder, patchify, unpatchify
+from skinedge.train.loop import lr_scales
+from skinedge.train.objectives import DistillationObjective
+
+SMOKE = ["--preset", "smoke", "--no-progress"]
+
+
+def test_patchify_round_trip_and_masking():
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(unpatchify(patchify(x, 16), 16), x)
+    assert torch.equal(patchify(x, 16)[0, 1], x[0, :, :16, 16:].permute(1, 2, 0).reshape(-1))
+    mae = MaskedAutoencoder(create_model("vit_tiny_patch16", 64, [0.5] * 3, [0.25] * 3),
+                            decoder_dim=32, decoder_depth=1)
+    noise = torch.rand(3, 16)
+    loss, pred, mask = mae(torch.rand(3, 3, 64, 64), noise)
+    assert mask.sum(1).tolist() == [12, 12, 12]          # 75% of 16 patches hidden
+    # The visible patches are the 4 with the lowest noise.
+    assert torch.equal(mask == 0, noise <= noise.sort(1).values[:, 3:4])
+    assert pred.shape == (3, 16, 16 * 16 * 3) and torch.isfinite(loss)
+
+
+def test_mae_loss_counts_only_masked_patches():
+    mae = MaskedAutoencoder(create_model("vit_tiny_patch16", 32, [0.5] * 3, [0.25] * 3),
+                            decoder_dim=32, decoder_depth=1, norm_pix_loss=False)
+    x, noise = torch.rand(1, 3, 32, 32), torch.tensor([[0.1, 0.9, 0.8, 0.7]])  # patch 0 visible
+    _, pred, mask = mae(x, noise)
+    by_hand = ((pred - patchify(x, 16)) ** 2).mean(-1)[0, 1:].mean()
+    assert torch.allclose(mae(x, noise)[0], by_hand)
+
+
+def test_pretrain_resume_equals_uninterrupted_run(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli("pretrain", "--out", str(a), *SMOKE).returncode == 0
+    r = run_cli("pretrain", "--out", str(b), "--epochs", "1", *SMOKE)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("pretrain", "--out", str(b), *SMOKE)       # resumes at epoch 2 of 2
+    assert r.returncode == 0, r.stderr
+    wa, wb = (load_file(str(p / "last" / "model.safetensors")) for p in (a, b))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    hist = json.loads((b / "last" / "trainer_state.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [0, 1]
+    assert (a / "reconstructions.png").is_file() and (a / "training_curves.png").is_file()
+    card = json.loads((a / "best" / "card.json").read_text())
+    assert card["training"]["stage"] == "mae" and card["architecture"] == "vit_tiny_patch16"
+
+
+def test_pretrain_refuses_a_changed_configuration(tmp_path):
+    assert run_cli("pretrain", "--out", str(tmp_path), "--epochs", "1", *SMOKE).returncode == 0
+    r = run_cli("pretrain", "--out", str(tmp_path), "--mask-ratio", "0.5", *SMOKE)
+    assert r.returncode == 2 and "mask_ratio" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def mae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mae")
+    r = run_cli("pretrain", "--out", str(out), *SMOKE)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_teacher_fine_tunes_from_the_encoder(mae_run, tmp_path):
+    from skinedge.checkpoint import load_checkpoint, read_card
+    from skinedge.train.config import TrainConfig
+    from skinedge.train.loop import load_init
+
+    model = create_model("vit_tiny_patch16", 32, [0.5] * 3, [0.25] * 3)
+    info = load_init(model, read_card(mae_run / "best"), str(mae_run / "best"))
+    donor, _ = load_checkpoint(mae_run / "best")
+    assert torch.equal(model.backbone.blocks[0].attn.qkv.weight, donor.backbone.blocks[0].attn.qkv.weight)
+    assert info["stage"] == "mae"
+    run = tmp_path / "t"
+    r = run_cli("train", "--arch", "vit_tiny_patch16", "--img-size", "32", "--init",
+                str(mae_run / "best"), "--layer-decay", "0.75", "--epochs", "1", "--max-batches",
+                "2", "--out", str(run), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((run / "best" / "card.json").read_text())
+    assert card["training"]["init"]["sha256"] == info["sha256"]
+    assert TrainConfig.load(run / "config.json").layer_decay == 0.75
+
+
+def test_init_with_another_architecture_is_refused(mae_run, tmp_path):
+    r = run_cli("train", "--arch", "vit_small_patch16", "--img-size", "32", "--init",
+                str(mae_run / "best"), "--out", str(tmp_path / "x"), "--no-progress")
+    assert r.returncode == 2 and "vit_tiny_patch16" in r.stderr
+
+
+def test_layer_decay_scales():
+    model = create_model("vit_tiny_patch16", 32, [0.5] * 3, [0.25] * 3)
+
+    class Cfg:
+        layer_decay = 0.5
+    scale = lr_scales(Cfg, model)
+    depth = len(model.backbone.blocks)
+    assert scale("backbone.head.weight") == 1.0
+    assert scale(f"backbone.blocks.{depth - 1}.mlp.fc1.weight") == 0.5
+    assert scale("backbone.blocks.0.attn.qkv.weight") == 0.5 ** depth
+    assert scale("backbone.patch_embed.proj.weight") == 0.5 ** (depth + 1)
+
+
+class _Fixed(torch.nn.Module):
+    """A 'model' that returns given logits whatever the input."""
+
+    def __init__(self, logits, size=8):
+        super().__init__()
+        self.logits, self.input_size = logits, size
+
+    def forward(self, x):
+        return self.logits[:len(x)]
+
+
+def test_distillation_loss_against_hand_computed_values():
+    torch.manual_seed(0)
+    t1, t2, s = torch.randn(4, 7), torch.randn(4, 7), torch.randn(4, 7, requires_grad=True)
+    y = torch.tensor([0, 4, 4, 6])
+    T = 3.0
+    obj = DistillationObjective(DistEnv(), [_Fixed(t1), _Fixed(t2)], kd_weight=0.25,
+                                temperature=T, hard=False)
+    parts = obj(_Fixed(s), torch.rand(4, 3, 8, 8), y)
+    p = (torch.softmax(t1 / T, 1) + torch.softmax(t2 / T, 1)) / 2
+    kd = (p * (p.log() - torch.log_softmax(s / T, 1))).sum(1).mean() * T * T
+    task = F.cross_entropy(s, y)
+    assert torch.allclose(parts["kd_loss"], kd) and torch.allclose(parts["task_loss"], task)
+    assert torch.allclose(parts["loss"], 0.75 * task + 0.25 * kd)
+    obj.hard = True
+    hard = obj(_Fixed(s), torch.rand(4, 3, 8, 8), y)["kd_loss"]
+    assert torch.allclose(hard, F.cross_entropy(s, p.argmax(1)))
+
+
+def test_distill_cli_trains_a_student(mae_run, tmp_path):
+    run = tmp_path / "s"
+    r = run_cli("distill", "--teacher", str(mae_run / "best"), "--img-size", "32", "--epochs",
+                "1", "--max-batches", "2", "--out", str(run), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((run / "metrics.json").read_text())["history"]
+    assert {"train_task_loss", "train_kd_loss"} <= set(hist[0])
+    assert np.isfinite(hist[0]["train_kd_loss"])
+    r = run_cli("distill", "--img-size", "32", "--out", str(tmp_path / "n"), "--no-progress")
+    assert r.returncode == 2 and "--teacher" in r.stderr
