@@ -127,3 +127,24 @@ def test_cache_matches_fresh_decode_and_is_reused(tmp_path):
     assert isinstance(b, np.memmap) or b.base is not None  # second call reads the file
     assert a.shape == (12, 48, 48, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_repeated_draws_of_one_image_get_different_views():
+    """The class-balanced sampler draws rare images many times per epoch; each draw must be a
+    new augmentation, not the same crop/rotation/colour again."""
+    import torch
+
+    from skinedge.data.augment import AugmentConfig
+    from skinedge.data.batches import CachedImages, epoch_order
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 1, 1, 1, 1])        # image 0 is the only one of its class
+    ds = CachedImages(images, labels, np.arange(6), AugmentConfig(), seed=3)
+    order = epoch_order(labels, seed=3, epoch=0, balanced=True, size=60)
+    ds.set_epoch(0, order)
+    draws = [d for d in range(len(order)) if order[d] == 0]
+    assert len(draws) >= 10
+    views = {ds[d][0].numpy().tobytes() for d in draws}
+    assert len(views) == len(draws)
+    assert torch.equal(ds[draws[0]][0], ds[draws[0]][0])      # still deterministic

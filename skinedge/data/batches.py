@@ -43,19 +43,27 @@ def rank_batches(order: np.ndarray, batch_size: int, rank: int = 0, world: int =
 
 
 class CachedImages(Dataset):
-    """uint8 images [N, S, S, 3] (e.g. a memory map) -> (float [3, S, S] in [0, 1], label)."""
+    """uint8 images [N, S, S, 3] (e.g. a memory map) -> (float [3, S, S] in [0, 1], label).
+
+    Item ``d`` is the d-th *draw* of the epoch: image ``indices[order[d]]`` (``set_epoch``
+    gives the order). Its augmentation is keyed by (seed, epoch, d), not by the image, so an
+    image the class-balanced sampler draws ten times in one epoch gets ten different views."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, indices: np.ndarray,
                  augment_cfg: AugmentConfig | None = None, seed: int = 0):
         self.images, self.labels, self.indices = images, labels, indices
         self.augment_cfg, self.seed, self.epoch = augment_cfg, seed, 0
+        self.order = np.arange(len(indices))
+
+    def set_epoch(self, epoch: int, order: np.ndarray) -> None:
+        self.epoch, self.order = epoch, np.asarray(order)
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.order)
 
-    def __getitem__(self, i: int):
-        j = int(self.indices[i])
+    def __getitem__(self, d: int):
+        j = int(self.indices[self.order[d]])
         img = torch.from_numpy(np.array(self.images[j])).permute(2, 0, 1)
         if self.augment_cfg is not None:
-            img = augment(img, self.augment_cfg, sample_generator(self.seed, self.epoch, i))
+            img = augment(img, self.augment_cfg, sample_generator(self.seed, self.epoch, d))
         return img.float().div_(255.0), int(self.labels[j])

@@ -142,14 +142,14 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
 def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: CachedImages,
               data: TrainData, env: DistEnv, show: bool) -> dict:
     """One epoch of optimizer steps; returns the mean of every loss part and the speed."""
-    dataset.epoch = epoch
     if hasattr(objective, "set_epoch"):  # objectives with their own randomness (MAE masks)
         objective.set_epoch(epoch)
     # With synthetic images an epoch still draws one sample per *real* training image:
     # the same optimizer steps as a real-only run, so a comparison isolates the data.
     order = epoch_order(data.labels[data.indices("train")], cfg.seed, epoch,
                         cfg.balance in ("sampler", "both"), size=data.n_real_train)
-    batches = rank_batches(order, cfg.batch_size, env.rank, env.world)
+    dataset.set_epoch(epoch, order)
+    batches = rank_batches(np.arange(len(order)), cfg.batch_size, env.rank, env.world)
     if cfg.max_batches_per_epoch:
         batches = batches[:cfg.max_batches_per_epoch]
     steps = len(batches)
