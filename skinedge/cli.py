@@ -60,6 +60,28 @@ def _run_distill(a) -> int:
     return _report_training(distill(DistillConfig.from_args(a)), a.out)
 
 
+def _add_pipeline(sub) -> None:
+    from .pipeline import PipelineConfig
+
+    p = sub.add_parser("pipeline", help="the whole method: synth -> MAE -> teacher -> student "
+                       "-> eval -> export -> bench",
+                       description="Run every stage of the paper's method into one run folder: "
+                       "class-conditioned latent diffusion and a rebalancing set, MAE "
+                       "pre-training of a ViT on real + synthetic images, teacher fine-tuning, "
+                       "distillation into the student, test evaluation, export with parity "
+                       "checks, host benchmark, and RUN/summary.md with plots. Each stage "
+                       "resumes and is skipped when complete: rerun the same command.")
+    PipelineConfig.add_arguments(p)
+    p.set_defaults(func=_run_pipeline)
+
+
+def _run_pipeline(a) -> int:
+    from .pipeline import PipelineConfig, run_pipeline
+
+    print(f"summary: {run_pipeline(PipelineConfig.from_args(a))}")
+    return 0
+
+
 @dataclass(frozen=True)
 class EvalOptions(Config):
     data: str = option(str(SAMPLE_DATA), "HAM10000-layout folder",
@@ -281,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .pretrain.cli import add_pretrain
     from .synth.cli import add_synth
 
-    for add in (_add_train, _add_distill, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
+    for add in (_add_train, _add_distill, _add_pipeline, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
                 add_synth, add_pretrain):
         add(sub)
     return p

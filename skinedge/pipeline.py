@@ -1,0 +1,202 @@
+"""``skinedge pipeline``: the paper's whole method in one run folder.
+
+synth (latent diffusion) -> sample (rebalancing set) -> pretrain (MAE on real + synthetic) ->
+teacher (fine-tune the encoder) -> student (distil from the teacher, real + synthetic) -> eval
+-> export -> bench -> summary.md. Each stage resumes after an interruption (its own resume) and
+is skipped when its output is complete, so rerunning the same command finishes the job.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .config import Config, option
+from .errors import ConfigError
+from .layout import SAMPLE_DATA, RunFolder
+
+STAGES = ("synth", "sample", "pretrain", "teacher", "student", "eval", "export", "bench")
+
+
+@dataclass(frozen=True)
+class PipelineConfig(Config):
+    out: str = option(help="run folder; one sub-folder per stage, summary.md at the top")
+    preset: str = option("cpu", "smoke: minutes on the shipped sample (CI); cpu: a laptop "
+                         "overnight; gpu: paper scale on one GPU", choices=("smoke", "cpu", "gpu"))
+    data: str = option(str(SAMPLE_DATA), "HAM10000-layout folder",
+                       default_text="the sample shipped with skinedge")
+    seed: int = option(0, "seed of the split and of every stage")
+    stop_after: str | None = option(None, "stop after this stage", choices=STAGES)
+    progress: bool = option(True, "show progress bars", resume=False)
+
+
+# Per preset: options of each stage. Teacher and student sizes are chosen for the budget:
+# ViT-Ti MAE + fine-tune fit a night on 2 CPU cores (ViT-S fine-tunes 4x slower: 16 vs 62 img/s).
+PRESETS = {
+    "smoke": {
+        "synth": {"preset": "tiny"}, "sample": {"per_class": 2},
+        "pretrain": {"preset": "smoke"},
+        "teacher": {"model": "vit_tiny_patch16", "img_size": 32, "epochs": 1,
+                    "max_batches_per_epoch": 2, "batch_size": 16, "layer_decay": 0.75},
+        "student": {"img_size": 64, "epochs": 1, "max_batches_per_epoch": 2, "batch_size": 16},
+        "export": {"target": "onnx"}, "bench": {"rounds": 1, "runs": 3, "warmup": 1},
+    },
+    "cpu": {
+        "synth": {"preset": "cpu"}, "sample": {"balance_to": 800},
+        "pretrain": {"preset": "cpu"},
+        "teacher": {"model": "vit_tiny_patch16", "img_size": 128, "epochs": 30, "lr": 1e-3,
+                    "layer_decay": 0.75, "drop_path": 0.1, "mixup": 0.2},
+        "student": {"img_size": 128, "epochs": 60, "drop_rate": 0.2},
+        "export": {"target": "all"}, "bench": {},
+    },
+    "gpu": {
+        "synth": {"preset": "gpu"}, "sample": {"balance_to": 2000},
+        "pretrain": {"preset": "gpu"},
+        "teacher": {"model": "vit_base_patch16_teacher", "img_size": 224, "epochs": 50,
+                    "batch_size": 128, "lr": 5e-4, "layer_decay": 0.65, "drop_path": 0.1,
+                    "mixup": 0.8, "cutmix": 1.0},
+        "student": {"img_size": 224, "epochs": 200, "batch_size": 128, "drop_rate": 0.2},
+        "export": {"target": "all"}, "bench": {},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    done: Callable[[Path], bool]       # is this stage's output complete?
+    run: Callable[["PipelineConfig", Path, dict], None]
+
+
+def _synth(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .synth.config import preset_config
+    from .synth.train import train_synth
+
+    o = dict(opts)
+    train_synth(preset_config(o.pop("preset"), cfg.data, str(root / "synth"), seed=cfg.seed,
+                              progress=cfg.progress, **o))
+
+
+def _sample(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .synth.sample import SampleRequest, sample_dataset
+
+    sample_dataset(SampleRequest(run=str(root / "synth"), out=str(root / "synthetic"),
+                                 seed=cfg.seed, progress=cfg.progress, **opts))
+
+
+def _pretrain(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .pretrain.config import preset_config
+    from .pretrain.loop import pretrain
+
+    o = dict(opts)
+    pretrain(preset_config(o.pop("preset"), out=str(root / "pretrain"), data=cfg.data,
+                           seed=cfg.seed, synthetic=str(root / "synthetic"),
+                           progress=cfg.progress, **o))
+
+
+def _teacher(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .train import TrainConfig, train
+
+    train(TrainConfig(out=str(root / "teacher"), data=cfg.data, seed=cfg.seed,
+                      init=str(root / "pretrain" / "best"), synthetic=str(root / "synthetic"),
+                      progress=cfg.progress, **opts))
+
+
+def _student(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .train.distill import DistillConfig, distill
+
+    distill(DistillConfig(out=str(root / "student"), data=cfg.data, seed=cfg.seed,
+                          teacher=(str(root / "teacher" / "best"),),
+                          synthetic=str(root / "synthetic"), progress=cfg.progress, **opts))
+
+
+def _eval(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .atomic import write_json
+    from .evaluate import evaluate
+
+    doc = {name: evaluate(root / name / "best", cfg.data, "test", root / f"confusion_{name}.png",
+                          progress=cfg.progress) for name in ("teacher", "student")}
+    write_json(root / "eval.json", doc)
+
+
+def _export(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .exporting import ExportConfig, run_export
+
+    results = run_export(ExportConfig(model=str(root / "student" / "best"), data=cfg.data,
+                                      out=str(root / "artifacts"), progress=cfg.progress, **opts))
+    failed = [r.recipe for r in results if r.status == "failed"]
+    if failed:
+        raise ConfigError(f"{root / 'artifacts'}: export failed its parity check: "
+                          f"{', '.join(failed)}")
+
+
+def _bench(cfg: PipelineConfig, root: Path, opts: dict) -> None:
+    from .bench.runner import BenchConfig, run_bench
+
+    run_bench(BenchConfig(models=tuple(str(p) for p in _artifacts(root / "artifacts")),
+                          data=cfg.data, out=str(root / "bench"), progress=cfg.progress,
+                          compile_baseline=False, **opts))
+
+
+def _artifacts(folder: Path) -> list[Path]:
+    """The artifacts an export left in ``folder`` (any target's suffix), sorted."""
+    from .targets import target_for_path
+
+    found = []
+    for p in sorted(folder.iterdir()):
+        try:
+            if target_for_path(p).suffix:
+                found.append(p)
+        except ConfigError:
+            continue
+    return found
+
+
+def _trained(name: str) -> Callable[[Path], bool]:
+    return lambda root: RunFolder(root / name).metrics.is_file()
+
+
+def _pretrained(root: Path) -> bool:
+    from .pretrain.config import PretrainConfig
+
+    run = RunFolder(root / "pretrain")
+    state = run.last / "trainer_state.json"
+    return state.is_file() and run.config.is_file() and \
+        json.loads(state.read_text())["epoch"] >= PretrainConfig.load(run.config).epochs
+
+
+STAGE_TABLE = (
+    Stage("synth", lambda r: (r / "synth" / "model" / "synth_card.json").is_file(), _synth),
+    Stage("sample", lambda r: (r / "synthetic" / "HAM10000_metadata.csv").is_file(), _sample),
+    Stage("pretrain", _pretrained, _pretrain),
+    Stage("teacher", _trained("teacher"), _teacher),
+    Stage("student", _trained("student"), _student),
+    Stage("eval", lambda r: (r / "eval.json").is_file(), _eval),
+    Stage("export", lambda r: (r / "artifacts" / "export_report.json").is_file(), _export),
+    Stage("bench", lambda r: any((r / "bench").glob("*.json")), _bench),
+)
+
+
+def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Path:
+    """Run every stage not yet complete, in order; returns the summary's path."""
+    from .summary import write_summary
+
+    root = Path(cfg.out)
+    root.mkdir(parents=True, exist_ok=True)
+    saved = root / "pipeline.json"
+    if saved.is_file():
+        diff = PipelineConfig.load(saved).differences(cfg)
+        if diff:
+            raise ConfigError(f"{root}: holds a pipeline with other options ({', '.join(diff)})")
+    cfg.save(saved)
+    for stage in STAGE_TABLE:
+        if stage.done(root):
+            log(f"[{stage.name}] complete, skipped")
+        else:
+            log(f"[{stage.name}] running")
+            stage.run(cfg, root, PRESETS[cfg.preset][stage.name] if stage.name in
+                      PRESETS[cfg.preset] else {})
+        if stage.name == cfg.stop_after:
+            break
+    return write_summary(root)
