@@ -1,4 +1,4 @@
-"""One predict API over every checkpoint and artifact (DESIGN.md contract 3)."""
+"""One predict API over every checkpoint and artifact (ARCHITECTURE.md, contract 3)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
