@@ -6,7 +6,6 @@ real validation images, and moved into place only if it meets its recipe's toler
 from __future__ import annotations
 
 import copy
-import json
 import os
 import platform
 import shutil
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from .api import softmax
+from .atomic import write_json
 from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .card import ModelCard
 from .checkpoint import load_checkpoint
@@ -51,6 +51,8 @@ class ExportResult:
     problems: list[str] = field(default_factory=list)
     size_bytes: int = 0
     seconds: float = 0.0
+    settings: dict = field(default_factory=dict)  # this recipe's parity/calibration images, tolerances
+    note: str = ""  # why parity was not measured (structure-only)
 
 
 def artifact_name(card: ModelCard, recipe: Recipe) -> str:
@@ -99,74 +101,108 @@ def check_tolerances(p: dict, r: Recipe) -> list[str]:
     return problems
 
 
+class ImageSets:
+    """Real images of the model's splits for calibration and parity, each (split, n, seed)
+    decoded once and shared by every recipe that asks for the same set; the eager model's
+    logits likewise."""
+
+    def __init__(self, model, card: ModelCard, model_path: Path, data: Path):
+        self.model, self.card, self.model_path, self.data = model, card, model_path, data
+        self._images: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._eager: dict[tuple, np.ndarray] = {}
+
+    def get(self, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """float32 model inputs [n', 3, S, S] (n' <= n: the split may be smaller) and labels."""
+        key = (split, n, seed)
+        if key not in self._images:
+            imgs, labels = _split_images(self.model_path, self.card, self.data, split, n, seed)
+            self._images[key] = (to_model_input(imgs), labels)
+        return self._images[key]
+
+    def eager_logits(self, split: str, n: int) -> np.ndarray:
+        key = (split, n)
+        if key not in self._eager:
+            x, _ = self.get(split, n)
+            with torch.no_grad():
+                self._eager[key] = np.concatenate([self.model(torch.from_numpy(x[i:i + 64])).numpy()
+                                                   for i in range(0, len(x), 64)])
+        return self._eager[key]
+
+
 def _run_artifact(module, path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
     rt = module.Runtime(path)
     return np.concatenate([rt.run(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
-def export_one(model, card: ModelCard, model_path: Path, recipe: Recipe, out: Path,
-               data: Path, parity_set, eager_logits) -> ExportResult:
+def _check(res: ExportResult, module, path: Path, recipe: Recipe, images: ImageSets) -> None:
+    """Parity with the eager model on the recipe's own images where the artifact can run
+    here; its structure otherwise."""
+    runs, why = module.can_run_here()
+    if not runs:
+        res.problems, res.note = module.verify_structure(path), why
+        res.status = "structure-only" if not res.problems else "failed"
+        return
+    x, labels = images.get(recipe.parity_split, recipe.parity_images)
+    eager = images.eager_logits(recipe.parity_split, recipe.parity_images)
+    res.parity = parity_report(eager, _run_artifact(module, path, x), labels)
+    res.problems = check_tolerances(res.parity, recipe)
+    res.status = "ok" if not res.problems else "failed"
+
+
+def _keep(tmp: Path, out: Path) -> None:
+    """Move everything the export wrote (artifact, sidecar card) into ``out``."""
+    for item in tmp.iterdir():
+        dest = out / item.name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(item, dest)
+
+
+def export_one(model, card: ModelCard, recipe: Recipe, out: Path, images: ImageSets) -> ExportResult:
     """Build one artifact, check it, and move it into ``out`` only if it passes."""
     t0 = time.time()
-    res = ExportResult(recipe.name, recipe.target, recipe.quantization)
     target = get_target(recipe.target)
     module = target.load_module()
+    calibrated = recipe.quantization in target.calibrated
+    res = ExportResult(recipe.name, recipe.target, recipe.quantization,
+                       settings=recipe.settings(calibrated))
+    calib = images.get(recipe.calibration_split, recipe.calibration_images, seed=1)[0] \
+        if calibrated else None
     name = artifact_name(card, recipe)
-    calib = None
-    if recipe.quantization == "int8" and recipe.target != "coreml":
-        imgs, _ = _split_images(model_path, card, data, recipe.calibration_split,
-                                recipe.calibration_images, seed=1)
-        calib = to_model_input(imgs)
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
-        tmp_path = Path(tmp) / name
         try:
-            final = module.export(copy.deepcopy(model).eval(), card, tmp_path, recipe, calib)
+            module.export(copy.deepcopy(model).eval(), card, Path(tmp) / name, recipe, calib)
         except SkinedgeError:
             raise
         except Exception as exc:  # a converter failure is reported, not a crash of the batch
             res.problems.append(f"conversion failed: {type(exc).__name__}: {str(exc)[:300]}")
-            res.seconds = time.time() - t0
-            return res
-        if recipe.target == "coreml" and not module.can_predict():
-            res.problems = module.verify_structure(tmp_path, final, recipe.quantization)
-            res.status = "structure-only" if not res.problems else "failed"
         else:
-            x, labels = parity_set
-            res.parity = parity_report(eager_logits, _run_artifact(module, tmp_path, x), labels)
-            res.problems = check_tolerances(res.parity, recipe)
-            res.status = "ok" if not res.problems else "failed"
-        if res.status != "failed":
-            for item in Path(tmp).iterdir():
-                dest = out / item.name
-                if dest.is_dir():
-                    shutil.rmtree(dest)
-                os.replace(item, dest)
-            res.path = str(out / name)
-            res.size_bytes = artifact_size(out / name)
+            _check(res, module, Path(tmp) / name, recipe, images)
+            if res.status != "failed":
+                _keep(Path(tmp), out)
+                res.path, res.size_bytes = str(out / name), artifact_size(out / name)
     res.seconds = round(time.time() - t0, 1)
     return res
 
 
-def run_export(cfg: ExportConfig) -> list[ExportResult]:
+def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[ExportResult]:
+    """Export ``cfg.model`` per ``recipes`` (default: those ``cfg`` names), each checked on
+    its own recipe's images; writes ``export_report.json`` beside the artifacts."""
     from tqdm import tqdm
 
     model_path = Path(cfg.model) if cfg.model else DEFAULT_MODEL
     if not (model_path / "card.json").is_file():
         raise ConfigError(f"{model_path}: export starts from a checkpoint folder (with card.json); "
                           "an exported artifact cannot be exported again")
-    recipes = [Recipe.from_file(Path(cfg.recipe))] if cfg.recipe else resolve(cfg.target, cfg.quant)
+    if recipes is None:
+        recipes = [Recipe.from_file(Path(cfg.recipe))] if cfg.recipe else resolve(cfg.target, cfg.quant)
     for r in recipes:  # a missing backend fails here, before any conversion
         get_target(r.target).load_module()
     model, card = load_checkpoint(model_path)
     data = Path(cfg.data) if cfg.data else SAMPLE_DATA
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    n_parity = max(r.parity_images for r in recipes)
-    imgs, labels = _split_images(model_path, card, data, recipes[0].parity_split, n_parity)
-    x = to_model_input(imgs)
-    with torch.no_grad():
-        eager = np.concatenate([model(torch.from_numpy(x[i:i + 64])).numpy()
-                                for i in range(0, len(x), 64)])
+    images = ImageSets(model, card, model_path, data)
     split_src = model_path / "split.json"
     if split_src.is_file() and not (out / "split.json").exists():
         shutil.copy2(split_src, out / "split.json")
@@ -174,10 +210,10 @@ def run_export(cfg: ExportConfig) -> list[ExportResult]:
     bar = tqdm(recipes, desc="export", disable=not cfg.progress, unit="artifact")
     for r in bar:
         bar.set_postfix_str(r.name)
-        results.append(export_one(model, card, model_path, r, out, data, (x, labels), eager))
-    report = {"model": str(model_path), "data": str(data), "parity_split": recipes[0].parity_split,
-              "host": platform.platform(), "results": [asdict(r) for r in results]}
-    (out / "export_report.json").write_text(json.dumps(report, indent=2))
+        results.append(export_one(model, card, r, out, images))
+    report = {"model": str(model_path), "data": str(data), "host": platform.platform(),
+              "results": [asdict(r) for r in results]}
+    write_json(out / "export_report.json", report)
     return results
 
 
@@ -197,7 +233,7 @@ def format_table(results: list[ExportResult]) -> str:
         lines.append(f"{name:48} {r.status:14} {nums} {r.size_bytes / 1e6:6.2f}")
         for prob in r.problems:
             lines.append(f"    ! {prob}")
-    if any(r.status == "structure-only" for r in results):
-        lines.append("structure-only: CoreML inputs, outputs, labels, precision and metadata verified; "
-                     "numeric parity needs macOS (MLModel.predict)")
+    for note in dict.fromkeys(r.note for r in results if r.status == "structure-only"):
+        lines.append(f"structure-only: inputs, outputs, labels, precision and embedded card "
+                     f"verified; numeric parity not measured: {note}")
     return "\n".join(lines)

@@ -20,6 +20,9 @@ from .errors import DataError
 
 RESIZE_POLICY = "shorter_side_then_center_crop"
 INTERPOLATION = "bilinear"
+# Bump whenever model_image's output pixels change: it is part of the image cache's key, so
+# cached arrays from an older preprocessing are never mixed with freshly decoded ones.
+PREPROCESS_VERSION = 1
 # Pillow's own bomb check warns at ~89 MP and errors at twice that; we want a clear error
 # earlier, before any pixels are decoded: 50 MP is well above any dermatoscope photo.
 MAX_PIXELS = 50_000_000
@@ -122,6 +125,13 @@ def resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
     img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
     left, top = (nw - size) // 2, (nh - size) // 2
     return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def model_image(src: ImageInput, size: int, name: str | None = None) -> np.ndarray:
+    """Any supported input -> uint8 [size, size, 3] RGB by the card's policy. The one path every
+    caller takes (the predict API, the image cache behind eval, training, export and bench), so
+    a file gives the model the same bytes whichever way it arrives."""
+    return resize_center_crop(load_image(src, name), size)
 
 
 def to_model_input(batch_hwc: np.ndarray) -> np.ndarray:

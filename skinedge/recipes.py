@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
-from .targets import TARGETS
+from .targets import EXPORT_TARGETS, TARGETS
 
 
 def recipe_dirs() -> list[Path]:
@@ -59,13 +59,23 @@ class Recipe:
             recipe = cls(**{**flat, "source": str(path)})
         except TypeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        target = TARGETS.get(recipe.target)
-        if target is None or recipe.target == "eager":
-            raise ConfigError(f"{path}: unknown target '{recipe.target}'")
+        if recipe.target not in EXPORT_TARGETS:
+            raise ConfigError(f"{path}: unknown target '{recipe.target}'; choose "
+                              f"{', '.join(EXPORT_TARGETS)}")
+        target = TARGETS[recipe.target]
         if recipe.quantization not in target.quantizations:
             raise ConfigError(f"{path}: target {recipe.target} has no quantization "
                               f"'{recipe.quantization}' (choose {', '.join(target.quantizations)})")
         return recipe
+
+    def settings(self, calibrated: bool) -> dict:
+        """The images and tolerances this recipe's export is held to (for its report)."""
+        return {"parity": {"split": self.parity_split, "images": self.parity_images},
+                "calibration": ({"split": self.calibration_split, "images": self.calibration_images}
+                                if calibrated else None),
+                "tolerances": {"min_top1_agreement": self.min_top1_agreement,
+                               "min_cosine": self.min_cosine, "max_abs_diff": self.max_abs_diff,
+                               "max_balanced_accuracy_drop": self.max_balanced_accuracy_drop}}
 
 
 def all_recipes() -> dict[str, Recipe]:
@@ -80,11 +90,11 @@ def resolve(target: str, quant: str | None) -> list[Recipe]:
     """Recipes for ``target`` ("all" for every export target) and ``quant``: None means the
     target's default preset (every preset with target "all"); "all" means every preset."""
     recipes = all_recipes()
-    targets = [t for t in TARGETS if t != "eager"] if target == "all" else [target]
+    targets = list(EXPORT_TARGETS) if target == "all" else [target]
     chosen = []
     for t in targets:
-        if t not in TARGETS or t == "eager":
-            raise ConfigError(f"unknown target '{t}'; choose executorch, coreml, onnx or all")
+        if t not in EXPORT_TARGETS:
+            raise ConfigError(f"unknown target '{t}'; choose {', '.join(EXPORT_TARGETS)} or all")
         mine = [r for r in recipes.values() if r.target == t]
         if quant is None and target != "all":
             pick = [r for r in mine if r.default][:1]

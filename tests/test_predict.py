@@ -5,6 +5,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +13,13 @@ from PIL import Image
 
 import skinedge
 from skinedge.api import SAMPLE_DATA
+from skinedge.data.cache import cached_images
+from skinedge.data.ham10000 import Record
 from skinedge.errors import DataError
 from skinedge.preprocess import load_image, resize_center_crop
 
 IMG = sorted((SAMPLE_DATA / "images").iterdir())[0]
+FULLRES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ham10000" / "fullres"
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +126,68 @@ def test_predict_cli_json_and_exit_code(small_model, tmp_path):
     assert "1 of 2" in r.stderr
 
 
-def test_inspect_prints_the_card(small_model):
-    r = subprocess.run([sys.executable, "-m", "skinedge.cli", "inspect", str(small_model)],
+def test_inspect_summarises_and_checks(exported, tmp_path):
+    pte = exported["executorch-int8"].path
+    r = subprocess.run([sys.executable, "-m", "skinedge.cli", "inspect", pte],
                        capture_output=True, text=True)
-    assert r.returncode == 0
-    card = json.loads(r.stdout)
+    assert r.returncode == 0, r.stderr
+    for needle in ("sha256        ok", "Melanoma", "64x64 RGB", "int8", "M parameters",
+                   "balanced accuracy", "delegates", "structure as the card says"):
+        assert needle in r.stdout, needle
+    card = json.loads(subprocess.run([sys.executable, "-m", "skinedge.cli", "inspect", pte, "--json"],
+                                     capture_output=True, text=True).stdout)
     assert card["labels"] == list(skinedge.CLASSES) and card["input_size"] == 64
+    bad = tmp_path / "bad.onnx"
+    import onnx
+    m = onnx.load(exported["onnx-fp32"].path)
+    m.graph.initializer[0].raw_data = bytes(len(m.graph.initializer[0].raw_data))
+    onnx.save(m, str(bad))
+    r = subprocess.run([sys.executable, "-m", "skinedge.cli", "inspect", str(bad)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "sha256        FAILED" in r.stdout and "sha256" in r.stderr
+
+
+def _eval_and_predict_inputs(clf, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """What ``skinedge eval`` feeds the model (the image cache) and what ``predict`` does."""
+    records = [Record(p.stem, p.stem, "nv", p) for p in paths]
+    cached_images(records, clf.card.input_size, progress=False)  # builds the cache file
+    from_cache = np.asarray(cached_images(records, clf.card.input_size, progress=False))
+    return from_cache, np.stack([clf.preprocess(p) for p in paths])
+
+
+@pytest.mark.parametrize("source", ["sample", "fullres"])
+def test_eval_and_predict_give_the_model_the_same_bytes(source, exported):
+    if source == "sample":
+        paths = sorted((SAMPLE_DATA / "images").iterdir())[:8]
+    else:
+        if not FULLRES.is_dir():
+            pytest.skip(f"{FULLRES} not present")
+        paths = sorted(FULLRES.rglob("*.jpg"))[:3]
+        assert Image.open(paths[0]).size == (600, 450)
+    clf = skinedge.load(exported["executorch-int8"].path)
+    evaluated, predicted = _eval_and_predict_inputs(clf, paths)
+    assert evaluated.tobytes() == predicted.tobytes()
+    probs = clf.predict_batch_array(evaluated)
+    results = clf.predict([str(p) for p in paths])
+    assert [r.label for r in results] == [clf.labels[i] for i in probs.argmax(1)]
+    assert np.array_equal(probs, [[r.probabilities[c] for c in clf.labels] for r in results])
+
+
+def test_a_preprocessing_change_invalidates_the_image_cache(monkeypatch):
+    import skinedge.data.cache as cache
+
+    def mirrored(src, size, name=None):  # another preprocessing, its version left unbumped
+        return resize_center_crop(load_image(src, name).transpose(Image.FLIP_LEFT_RIGHT), size)
+
+    paths = sorted((SAMPLE_DATA / "images").iterdir())[:3]
+    before = cache._key(paths, 32)
+    with monkeypatch.context() as m:
+        m.setattr(cache, "PREPROCESS_VERSION", cache.PREPROCESS_VERSION + 1)
+        assert cache._key(paths, 32) != before
+    with monkeypatch.context() as m:
+        m.setattr(cache, "model_image", mirrored)
+        cache.preprocessing_fingerprint.cache_clear()
+        try:
+            assert cache._key(paths, 32) != before
+        finally:
+            cache.preprocessing_fingerprint.cache_clear()

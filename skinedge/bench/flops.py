@@ -1,51 +1,10 @@
-"""FLOP/MAC counting on the ONNX graph: the second, independent count that cross-checks
-torch's FlopCounterMode (stored in the model card).
-
-A multiply-add is one MAC and two FLOPs. Counted: Conv (incl. depthwise via groups),
-Gemm and MatMul, which carry >99% of the arithmetic of the CNN and ViT students.
+"""This machine's matrix-multiply peak: the yardstick for the fraction of peak an fp32
+model reaches. (Model FLOPs are counted elsewhere: torch's FlopCounterMode in the model card,
+and each target's ``graph_macs`` on the artifact's own graph.)
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-
-def _shape(value_info) -> list[int]:
-    return [d.dim_value if d.HasField("dim_value") else 1 for d in value_info.type.tensor_type.shape.dim]
-
-
-def onnx_macs(path: str | Path, batch: int = 1) -> dict[str, int]:
-    """MACs per op type of an fp32 ONNX model at ``batch`` (dynamic dims set to it)."""
-    import onnx
-    from onnx import shape_inference
-
-    model = onnx.load(str(path))
-    for inp in model.graph.input:
-        for d in inp.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
-                d.dim_value = batch
-    model = shape_inference.infer_shapes(model)
-    shapes = {vi.name: _shape(vi) for vi in (*model.graph.value_info, *model.graph.input,
-                                              *model.graph.output)}
-    inits = {i.name: list(i.dims) for i in model.graph.initializer}
-    shapes.update(inits)
-    macs: dict[str, int] = {}
-    for node in model.graph.node:
-        if node.op_type == "Conv":
-            w = shapes[node.input[1]]  # [Cout, Cin/groups, kh, kw]
-            out = shapes[node.output[0]]  # [N, Cout, H, W]
-            n = int(np.prod(out)) * int(np.prod(w[1:]))
-        elif node.op_type in ("Gemm", "MatMul"):
-            a, out = shapes[node.input[0]], shapes[node.output[0]]
-            k = a[-1]
-            if node.op_type == "Gemm" and any(at.name == "transA" and at.i for at in node.attribute):
-                k = a[0]
-            n = int(np.prod(out)) * int(k)
-        else:
-            continue
-        macs[node.op_type] = macs.get(node.op_type, 0) + n
-    return macs
 
 
 def _best_rate(fn, n: int, seconds: float) -> float:

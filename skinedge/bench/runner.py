@@ -2,7 +2,9 @@
 
 Rows are measured round-robin (row A, B, C, A, B, C, ...) so that a noisy moment of this
 shared machine spreads over all of them; figures are medians over all rounds' runs and are
-also given as ratios to the eager PyTorch fp32 and plain onnxruntime fp32 baselines.
+also given as ratios to the baselines the target table names (eager PyTorch fp32, plain
+onnxruntime fp32). Balanced accuracy comes from ``data`` (default: the sample shipped with
+skinedge), measured once per row in its last round.
 """
 from __future__ import annotations
 
@@ -14,13 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ..layout import DEFAULT_MODEL
 from ..errors import ConfigError, SkinedgeError
-from ..targets import TARGETS, target_for_path
+from ..layout import DEFAULT_MODEL, SAMPLE_DATA
+from ..targets import EXPORT_TARGETS, TARGETS, Target, get_target, target_for_path
 
-BASELINE_EAGER, BASELINE_ORT = "eager-fp32", "onnx-fp32"
+DEFAULT_OUT = "bench_results"
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class BenchConfig:
     targets: tuple[str, ...] = tuple(TARGETS)
     threads: int = 0  # 0: all cores
     batches: tuple[int, ...] = (1, 8)
-    data: str | None = None
+    data: str = str(SAMPLE_DATA)  # labelled HAM10000 folder the accuracy column comes from
     split: str = "test"
-    out: str = "benchmarks/results"
+    out: str = DEFAULT_OUT  # relative to the working directory
     rounds: int = 3
     warmup: int = 5
     runs: int = 20
@@ -50,7 +50,7 @@ class BenchConfig:
 @dataclass
 class Row:
     name: str
-    kind: str  # "artifact" | "eager" | "compile"
+    kind: str  # "artifact" (any checkpoint or artifact, on its target's runtime) | "compile"
     target: str
     quantization: str
     path: str
@@ -62,21 +62,38 @@ class Row:
     peak_rss_mb: float = 0.0
     pids: list = field(default_factory=list)
     accuracy: dict | None = None
+    accuracy_error: str = ""
 
 
-def stats(ms: list[float]) -> dict:
-    a = np.sort(np.asarray(ms))
-    k = int(len(a) * 0.1)
-    trimmed = a[k:len(a) - k] if len(a) > 2 * k else a
-    return {"n": int(len(a)), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "trimmed_mean": float(trimmed.mean()),
-            "min": float(a[0])}
+def _role(target: Target, quantization: str) -> str:
+    return "baseline" if target.baseline and quantization == target.quantizations[0] else "candidate"
+
+
+def _checkpoint_rows(t: Target, p: Path, card, cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
+    """The checkpoint itself, under torch.compile, and exported to every preset of the
+    benchmarked targets."""
+    from ..exporting import ExportConfig, run_export
+    from ..recipes import resolve
+
+    q = t.quantizations[0]  # a checkpoint runs in float32 whatever dtype it is stored in
+    rows = [Row(f"{card.architecture} {t.name} {q}", "artifact", t.name, q, str(p), _role(t, q))]
+    if cfg.compile_baseline:
+        rows.append(Row(f"{card.architecture} torch.compile", "compile", t.name, q, str(p), "baseline"))
+    recipes = [r for name in EXPORT_TARGETS if name in cfg.targets for r in resolve(name, "all")]
+    results = run_export(ExportConfig(model=str(p), out=str(out / "artifacts" / card.architecture),
+                                      data=cfg.data, progress=cfg.progress), recipes) if recipes else []
+    for r in results:
+        row = Row(Path(r.path).name if r.path else r.recipe, "artifact", r.target, r.quantization,
+                  r.path, _role(get_target(r.target), r.quantization))
+        if r.status == "failed":
+            row.status, row.error = "failed", "export failed: " + "; ".join(r.problems)
+        rows.append(row)
+    return rows, results
 
 
 def plan_rows(cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
-    """Rows to measure: checkpoints are exported to every preset first."""
-    from ..exporting import ExportConfig, run_export
-
+    """Rows to measure: checkpoints are exported to every preset first; rows whose runtime
+    cannot run on this machine are kept as skipped, with the reason."""
     rows, exports = [], []
     for m in cfg.models or (str(DEFAULT_MODEL),):
         p = Path(m)
@@ -86,29 +103,18 @@ def plan_rows(cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
         except SkinedgeError as exc:
             rows.append(Row(p.name, "artifact", t.name, "?", str(p), status="failed", error=str(exc)))
             continue
-        if t.name != "eager":
-            role = "baseline" if f"{t.name}-{card.quantization}" == BASELINE_ORT else "candidate"
-            rows.append(Row(p.name, "artifact", t.name, card.quantization, str(p), role))
-            continue
-        rows.append(Row(f"{card.architecture} eager fp32", "eager", "eager", "fp32", str(p), "baseline"))
-        if cfg.compile_baseline:
-            rows.append(Row(f"{card.architecture} torch.compile", "compile", "eager", "fp32",
-                            str(p), "baseline"))
-        dest = out / "artifacts" / card.architecture
-        results = run_export(ExportConfig(model=str(p), target="all", quant="all", out=str(dest),
-                                          data=cfg.data, progress=cfg.progress))
-        exports.extend(results)
-        for r in results:
-            role = "baseline" if r.recipe == BASELINE_ORT else "candidate"
-            row = Row(Path(r.path).name if r.path else r.recipe, "artifact", r.target,
-                      r.quantization, r.path, role)
-            if r.status == "failed":
-                row.status, row.error = "failed", "export failed: " + "; ".join(r.problems)
-            rows.append(row)
+        if t.reference:
+            more, results = _checkpoint_rows(t, p, card, cfg, out)
+            rows.extend(more)
+            exports.extend(results)
+        else:
+            rows.append(Row(p.name, "artifact", t.name, card.quantization, str(p),
+                            _role(t, card.quantization)))
     for row in rows:
-        if row.target == "coreml" and sys.platform != "darwin" and row.status == "ok":
-            row.status, row.error = "skipped", "CoreML runs only on macOS"
-    return [r for r in rows if r.target in cfg.targets or r.kind == "compile" and "eager" in cfg.targets], exports
+        runs, why = get_target(row.target).can_run_here()
+        if row.status == "ok" and not runs:
+            row.status, row.error = "skipped", why
+    return [r for r in rows if r.target in cfg.targets], exports
 
 
 def _spawn(row: Row, cfg: BenchConfig, threads: int, with_accuracy: bool) -> dict:
@@ -128,6 +134,17 @@ def _spawn(row: Row, cfg: BenchConfig, threads: int, with_accuracy: bool) -> dic
     return {"ok": False, "error": f"worker exited {p.returncode}: {tail[0][:300]}"}
 
 
+def _record(row: Row, res: dict) -> None:
+    row.load_s.append(res["load_s"])
+    row.peak_rss_mb = max(row.peak_rss_mb, res["peak_rss_mb"])
+    row.pids.append(res["pid"])
+    for b, ms in res["latencies_ms"].items():
+        row.timings.setdefault(b, []).extend(ms)
+    if "accuracy" in res:
+        row.accuracy = res["accuracy"]
+    row.accuracy_error = res.get("accuracy_error", row.accuracy_error)
+
+
 def measure_rows(rows: list[Row], cfg: BenchConfig, threads: int) -> None:
     from tqdm import tqdm
 
@@ -139,18 +156,12 @@ def measure_rows(rows: list[Row], cfg: BenchConfig, threads: int) -> None:
                 bar.update(1)
                 continue
             bar.set_postfix_str(f"round {rnd + 1}: {row.name}"[:60])
-            res = _spawn(row, cfg, threads, with_accuracy=rnd == cfg.rounds - 1 and bool(cfg.data))
+            res = _spawn(row, cfg, threads, with_accuracy=rnd == cfg.rounds - 1)
             bar.update(1)
-            if not res.get("ok"):
+            if res.get("ok"):
+                _record(row, res)
+            else:
                 row.status, row.error = "failed", res.get("error", "unknown error")
-                continue
-            row.load_s.append(res["load_s"])
-            row.peak_rss_mb = max(row.peak_rss_mb, res["peak_rss_mb"])
-            row.pids.append(res["pid"])
-            for b, ms in res["latencies_ms"].items():
-                row.timings.setdefault(b, []).extend(ms)
-            if "accuracy" in res:
-                row.accuracy = res["accuracy"]
     bar.close()
 
 

@@ -2,9 +2,10 @@
 
     python -m skinedge.bench.worker '<json spec>'
 
-spec: {"kind": "artifact" | "eager" | "compile", "path", "batches": [1, 8], "warmup",
-"runs", "threads", "data": null | folder, "split"}. Prints one JSON line: load_s,
-latencies_ms per batch, peak_rss_mb (after timing, before accuracy), and balanced accuracy.
+spec: {"kind": "artifact" | "compile", "path", "batches": [1, 8], "warmup", "runs", "threads",
+"data": null | folder, "split"}. Prints one JSON line: load_s, latencies_ms per batch,
+peak_rss_mb (after timing, before accuracy), and balanced accuracy on ``split`` of ``data``
+(or accuracy_error saying why there is none).
 """
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+from ..errors import SkinedgeError
 
 
 def peak_rss_mb() -> float:
@@ -29,32 +33,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _set_threads(threads: int, path: str) -> None:
-    if path.endswith(".onnx"):
-        return  # onnxruntime takes its thread count per session; torch is never imported
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        from executorch.extension.pybindings import portable_lib
-
-        portable_lib._unsafe_reset_threadpool(threads)
-    except ImportError:
-        pass
-
-
 class _Compiled:
-    """Eager checkpoint under torch.compile (inductor, CPU) as a baseline."""
+    """A checkpoint on the eager runtime, under torch.compile (inductor, CPU), as a baseline."""
 
     name = "torch.compile"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, threads: int | None = None):
         import torch
 
-        from ..checkpoint import load_checkpoint
+        from ..targets import target_for_path
 
-        model, self.card = load_checkpoint(path)
-        self.fn = torch.compile(model, dynamic=False)
+        eager = target_for_path(path).load_module().Runtime(path, threads=threads)
+        self.card = eager.card
+        self.fn = torch.compile(eager.model, dynamic=False)
         self.torch = torch
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -66,21 +57,29 @@ def _runtime(spec: dict):
     from ..api import Classifier
     from ..targets import target_for_path
 
+    path, threads = spec["path"], int(spec.get("threads") or 1)
     if spec["kind"] == "compile":
-        rt = _Compiled(spec["path"])
+        rt = _Compiled(path, threads)
     else:
-        target = target_for_path(spec["path"])
-        module = target.load_module()
-        rt = module.Runtime(spec["path"], threads=spec["threads"]) if target.name == "onnx" \
-            else module.Runtime(spec["path"])
-    from pathlib import Path
+        rt = target_for_path(path).load_module().Runtime(path, threads=threads)
+    return rt, Classifier(rt, Path(path))
 
-    return rt, Classifier(rt, Path(spec["path"]))
+
+def _accuracy(spec: dict, clf) -> dict:
+    from ..data import read_ham10000
+    from ..data.cache import cached_images
+    from ..evaluate import select_split
+    from ..metrics import classification_metrics
+
+    ds = select_split(clf.path, clf.card, read_ham10000(spec["data"], require_all_classes=False),
+                      spec["split"])
+    probs = clf.predict_batch_array(cached_images(ds.records, clf.card.input_size, progress=False))
+    m = classification_metrics(np.asarray(ds.labels), probs, clf.labels)
+    return {"n": m["n"], "balanced_accuracy": m["balanced_accuracy"],
+            "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
 
 
 def measure(spec: dict) -> dict:
-    threads = int(spec.get("threads") or 1)
-    _set_threads(threads, spec["path"])
     t0 = time.perf_counter()
     rt, clf = _runtime(spec)
     size = clf.card.input_size
@@ -102,17 +101,10 @@ def measure(spec: dict) -> dict:
     out["peak_rss_mb"] = peak_rss_mb()
     out["pid"] = os.getpid()
     if spec.get("data"):
-        from ..data import read_ham10000
-        from ..data.cache import cached_images
-        from ..evaluate import select_split
-        from ..metrics import classification_metrics
-
-        ds = select_split(clf.path if spec["kind"] != "compile" else spec["path"], clf.card,
-                          read_ham10000(spec["data"], require_all_classes=False), spec["split"])
-        probs = clf.predict_batch_array(cached_images(ds.records, size, progress=False))
-        m = classification_metrics(np.asarray(ds.labels), probs, clf.labels)
-        out["accuracy"] = {"n": m["n"], "balanced_accuracy": m["balanced_accuracy"],
-                           "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
+        try:
+            out["accuracy"] = _accuracy(spec, clf)
+        except SkinedgeError as exc:  # e.g. data the model's split does not cover
+            out["accuracy_error"] = str(exc)
     return out
 
 

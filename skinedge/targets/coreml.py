@@ -3,8 +3,8 @@
 An iOS app hands it a pixel buffer; CoreML scales it to [0, 1] (the graph holds the
 normalization) and returns ``classLabel`` plus ``classLabel_probs`` keyed by the card's
 labels. The card is in ``user_defined_metadata``; its sha256 covers the weight files.
-``MLModel.predict`` exists only on macOS: on Linux the artifact's structure is verified
-instead and prediction raises a clear error.
+``MLModel.predict`` exists only on macOS: elsewhere ``can_run_here`` says so, the artifact's
+structure is verified instead, and prediction raises a clear error.
 """
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ import torch
 
 from ..card import ModelCard, sha256_file
 from ..errors import CheckpointError, SkinedgeError
-from .common import CARD_KEY, example_input, require
+from .common import CARD_KEY, example_input, installed, quiet_stderr, require
 
 HASH_SCOPE = "mlpackage weight files (Data/com.apple.CoreML/weights)"
 INPUT, LABEL, PROBS = "image", "classLabel", "classLabel_probs"
 
 
-def can_predict() -> bool:
-    return platform.system() == "Darwin"
+def can_run_here() -> tuple[bool, str]:
+    if platform.system() != "Darwin":
+        return False, (f"CoreML prediction needs macOS (the Core ML framework); this is "
+                       f"{platform.system()}")
+    return installed("coremltools", "coremltools")
 
 
 def _weights_sha(path: Path) -> str:
@@ -48,21 +51,29 @@ class _WithSoftmax(torch.nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
-def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
+def _convert(model, card: ModelCard, recipe):
+    """The ML Program; int8 is weight-only (no calibration images)."""
     ct = require("coremltools", "coremltools")
     size = card.input_size
     ep = torch.export.export(_WithSoftmax(model).eval(), (example_input(size, 1),)).run_decompositions({})
     target = getattr(ct.target, recipe.options.get("minimum_deployment_target", "iOS16"))
     precision = ct.precision.FLOAT32 if recipe.quantization == "fp32" else ct.precision.FLOAT16
-    mlmodel = ct.convert(
-        ep, convert_to="mlprogram", minimum_deployment_target=target, compute_precision=precision,
-        inputs=[ct.ImageType(name=INPUT, shape=(1, 3, size, size), scale=1 / 255.0,
-                             bias=[0.0, 0.0, 0.0], color_layout=ct.colorlayout.RGB)],
-        classifier_config=ct.ClassifierConfig(list(card.labels)))
-    if recipe.quantization == "int8":
-        opt = require("coremltools.optimize.coreml", "coremltools")
-        mlmodel = opt.linear_quantize_weights(mlmodel, opt.OptimizationConfig(
-            global_config=opt.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8")))
+    with quiet_stderr():  # a progress bar per converter pass
+        mlmodel = ct.convert(
+            ep, convert_to="mlprogram", minimum_deployment_target=target, compute_precision=precision,
+            inputs=[ct.ImageType(name=INPUT, shape=(1, 3, size, size), scale=1 / 255.0,
+                                 bias=[0.0, 0.0, 0.0], color_layout=ct.colorlayout.RGB)],
+            classifier_config=ct.ClassifierConfig(list(card.labels)))
+        if recipe.quantization == "int8":
+            opt = require("coremltools.optimize.coreml", "coremltools")
+            mlmodel = opt.linear_quantize_weights(mlmodel, opt.OptimizationConfig(
+                global_config=opt.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8")))
+    return mlmodel
+
+
+def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
+    mlmodel = _convert(model, card, recipe)
+    size = card.input_size
     mlmodel.short_description = (f"skinedge {card.architecture} skin-lesion classifier "
                                  f"({len(card.labels)} HAM10000 classes, {recipe.quantization})")
     mlmodel.license = "CC BY-NC 4.0 (trained on HAM10000)"
@@ -138,9 +149,13 @@ def structure(path: Path) -> dict:
     }
 
 
-def verify_structure(path: Path, card: ModelCard, quantization: str) -> list[str]:
-    """Problems an app would hit; empty when the package is as the card says."""
-    s = structure(path)
+def verify_structure(path: Path) -> list[str]:
+    """Problems an app would hit; empty when the package is as its card says."""
+    try:
+        card = read_card(path)
+    except CheckpointError as exc:
+        return [str(exc)]
+    s, quantization = structure(path), card.quantization
     problems = []
     if s["model_type"] != "mlProgram":
         problems.append(f"model type is {s['model_type']}, expected mlProgram")
@@ -165,18 +180,23 @@ def verify_structure(path: Path, card: ModelCard, quantization: str) -> list[str
     return problems
 
 
+def graph_macs(path: Path) -> None:
+    return None  # not counted on MIL programs; the card's torch count stands
+
+
 class Runtime:
-    """Core ML through coremltools (macOS only)."""
+    """Core ML through coremltools (macOS only). ``threads`` is accepted for the common
+    signature and not used: Core ML schedules its own CPU, GPU and Neural Engine work."""
 
     name = "coreml"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)
         self.card = read_card(self.path)
-        if not can_predict():
+        ok, why = can_run_here()
+        if not ok:
             raise SkinedgeError(
-                f"{self.path}: CoreML prediction needs macOS (Core ML framework); on "
-                f"{platform.system()} use `skinedge inspect` to check the package, or run the "
+                f"{self.path}: {why}; use `skinedge inspect` to check the package, or run the "
                 ".pte/.onnx export of the same model")
         ct = require("coremltools", "coremltools")
         self.model = ct.models.MLModel(str(self.path))

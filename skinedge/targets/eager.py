@@ -1,13 +1,62 @@
-"""The eager PyTorch checkpoint as a target: the reference every export is checked against."""
+"""The eager PyTorch checkpoint as a target: the reference every export is checked against.
+
+Its "artifact" is a checkpoint folder (``model.safetensors`` + ``card.json``); exporting one
+writes the weights in the recipe's precision (fp16 halves the download; they load as fp32).
+"""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..card import ModelCard
-from ..checkpoint import load_checkpoint
+from ..card import ModelCard, sha256_file
+from ..checkpoint import WEIGHTS, load_checkpoint, read_card as _read_card, save_checkpoint
+from ..errors import CheckpointError
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
+    return save_checkpoint(Path(dest), model, card.with_(format="checkpoint",
+                           quantization=recipe.quantization), dtype=DTYPES[recipe.quantization])
+
+
+def read_card(path: str | Path, verify: bool = True) -> ModelCard:
+    card = _read_card(Path(path))
+    weights = Path(path) / WEIGHTS
+    if verify and card.artifact_sha256 and (not weights.is_file() or sha256_file(weights) != card.artifact_sha256):
+        raise CheckpointError(f"{weights}: missing or its sha256 does not match the model card")
+    return card
+
+
+def can_run_here() -> tuple[bool, str]:
+    return True, ""  # torch is a core dependency
+
+
+def structure(path: Path) -> dict:
+    from safetensors import safe_open
+
+    dtypes, n = Counter(), 0
+    with safe_open(str(Path(path) / WEIGHTS), "pt") as f:
+        for name in f.keys():
+            s = f.get_slice(name)
+            dtypes[s.get_dtype()] += 1
+            n += int(np.prod(s.get_shape()))
+    return {"tensors": sum(dtypes.values()), "values": n, "dtypes": dict(dtypes)}
+
+
+def verify_structure(path: Path) -> list[str]:
+    try:
+        load_checkpoint(Path(path))  # checks sha256, tensor names and shapes against the card
+    except CheckpointError as exc:
+        return [str(exc)]
+    return []
+
+
+def graph_macs(path: Path) -> None:
+    return None  # the card's FlopCounterMode count is this graph's count
 
 
 class Runtime:
@@ -15,7 +64,9 @@ class Runtime:
 
     name = "eager"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: torch has no per-model setting
         self.path = Path(path)
         self.model, self.card = load_checkpoint(self.path)
 
@@ -23,15 +74,3 @@ class Runtime:
         """x: float32 [N, 3, S, S] RGB in [0, 1] -> float32 logits [N, K]."""
         with torch.no_grad():
             return self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-
-
-def read_card(path: str | Path, verify: bool = True) -> ModelCard:
-    from ..card import sha256_file
-    from ..checkpoint import WEIGHTS, read_card as _read
-    from ..errors import CheckpointError
-
-    card = _read(Path(path))
-    weights = Path(path) / WEIGHTS
-    if verify and card.artifact_sha256 and (not weights.is_file() or sha256_file(weights) != card.artifact_sha256):
-        raise CheckpointError(f"{weights}: missing or its sha256 does not match the model card")
-    return card

@@ -8,6 +8,7 @@ sha256) and as a sidecar ``<name>.card.json`` that adds the .pte's sha256.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ import torch
 from ..card import ModelCard, sha256_file
 from ..errors import CheckpointError
 from ..models import get_spec
-from .common import as_float_batch, example_input, require
+from .common import as_float_batch, example_input, installed, quiet_stderr, require
 
 CARD_METHOD = "model_card"
+FLOAT = 6  # ExecuTorch ScalarType::Float
 # Memory planning sizes the .pte's arena for the largest batch, so keep it phone-sized;
 # larger batches run in chunks.
 PTE_MAX_BATCH = 8
@@ -63,26 +65,37 @@ def lower(model, card: ModelCard, recipe, calibration: np.ndarray | None, name: 
         f"-{scheme}" if scheme else ""), artifact_file=name, artifact_sha256="",
         artifact_hash_scope="see sidecar card")
     blob = torch.tensor(list(inner.to_json().encode()), dtype=torch.uint8)
-    edge = exir.to_edge_transform_and_lower(
-        ep, partitioner=[part.XnnpackPartitioner()], constant_methods={CARD_METHOD: blob},
-        generate_etrecord=generate_etrecord)
+    with quiet_stderr():
+        edge = exir.to_edge_transform_and_lower(
+            ep, partitioner=[part.XnnpackPartitioner()], constant_methods={CARD_METHOD: blob},
+            generate_etrecord=generate_etrecord)
     return edge, inner
 
 
 def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
     edge, inner = lower(model, card, recipe, calibration, Path(dest).name)
-    Path(dest).write_bytes(edge.to_executorch().buffer)
+    with quiet_stderr():
+        Path(dest).write_bytes(edge.to_executorch().buffer)
     final = inner.with_(artifact_sha256=sha256_file(dest), artifact_hash_scope="file")
     final.save(sidecar(dest))
     return final
 
 
+def _program(path: Path):
+    try:
+        with quiet_stderr():
+            return _runtime().load_program(str(path))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: ExecuTorch could not load it ({exc})") from None
+
+
 def _embedded_card(path: Path) -> ModelCard:
-    program = _runtime().load_program(str(path))
+    program = _program(path)
     if CARD_METHOD not in program.method_names:
         raise CheckpointError(f"{path}: no model card (neither {sidecar(path).name} nor a "
                               f"'{CARD_METHOD}' method); export it with `skinedge export`")
-    data = program.load_method(CARD_METHOD).execute([])[0]
+    with quiet_stderr():
+        data = program.load_method(CARD_METHOD).execute([])[0]
     return ModelCard.from_json(bytes(data.numpy().tolist()).decode(), f"{path}:{CARD_METHOD}")
 
 
@@ -105,16 +118,68 @@ def _runtime():
     return rt.Runtime.get()
 
 
+def can_run_here() -> tuple[bool, str]:
+    return installed("executorch.runtime", "executorch")
+
+
+def structure(path: Path) -> dict:
+    """Methods, the forward input/output tensors, and what XNNPACK did not take."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    program = _program(path)
+    meta = program.metadata("forward")
+    plan = {p.name: p for p in deserialize_pte_binary(Path(path).read_bytes()).program.execution_plan}
+    forward = plan["forward"]
+    return {
+        "methods": sorted(program.method_names),
+        "inputs": [list(meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())],
+        "input_is_float": all(meta.input_tensor_meta(i).dtype() == FLOAT for i in range(meta.num_inputs())),
+        "outputs": [list(meta.output_tensor_meta(i).sizes()) for i in range(meta.num_outputs())],
+        "delegates": dict(Counter(d.id for d in forward.delegates)),
+        "non_delegated_ops": sorted({op.name for op in forward.operators}),
+        "has_sidecar_card": sidecar(path).is_file(),
+    }
+
+
+def verify_structure(path: Path) -> list[str]:
+    try:
+        card = read_card(path)
+        s = structure(path)
+    except CheckpointError as exc:
+        return [str(exc)]
+    size, problems = card.input_size, []
+    if CARD_METHOD not in s["methods"]:
+        problems.append(f"no '{CARD_METHOD}' method: the apps cannot read the model card")
+    if not s["input_is_float"] or [x[1:] for x in s["inputs"]] != [[3, size, size]]:
+        problems.append(f"forward input is {s['inputs']}, expected float [N, 3, {size}, {size}]")
+    if [x[1:] for x in s["outputs"]] != [[len(card.labels)]]:
+        problems.append(f"forward output is {s['outputs']}, expected [N, {len(card.labels)}]")
+    if not s["delegates"]:
+        problems.append("nothing is delegated to XNNPACK: it would run on portable kernels")
+    return problems
+
+
+def graph_macs(path: Path) -> None:
+    return None  # the delegate blobs are opaque; the card's torch count stands
+
+
 class Runtime:
     """The ExecuTorch runtime's Python bindings (the same C++ runtime the apps embed)."""
 
     name = "executorch"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)
         self.card = read_card(self.path)
+        if threads:
+            from executorch.extension.pybindings import portable_lib
+
+            with quiet_stderr():  # XNNPACK's pool is process-wide
+                portable_lib._unsafe_reset_threadpool(threads)
+        program = _program(self.path)
         try:
-            self.method = _runtime().load_program(str(self.path)).load_method("forward")
+            with quiet_stderr():
+                self.method = program.load_method("forward")
         except RuntimeError as exc:
             raise CheckpointError(f"{self.path}: ExecuTorch could not load it ({exc})") from None
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from ..card import ModelCard
 from ..errors import CheckpointError
-from .common import CARD_KEY, as_float_batch, batch_dim, example_input, require
+from .common import CARD_KEY, as_float_batch, batch_dim, example_input, installed, require
 
 HASH_SCOPE = "onnx model without the skinedge.model_card metadata entry"
+INPUT, OUTPUT = "image", "logits"
 
 
 def _content_sha(model) -> str:
@@ -46,7 +48,7 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         prog = torch.onnx.export(model, (example_input(size, 1),), dynamo=True, verbose=False,
-                                 input_names=["image"], output_names=["logits"],
+                                 input_names=[INPUT], output_names=[OUTPUT],
                                  dynamic_shapes=({0: batch_dim()},))
         prog.save(str(fp32))
         path = fp32
@@ -71,7 +73,7 @@ def _quantize_int8(fp32: Path, tmp: Path, calibration: np.ndarray) -> Path:
 
     class Reader(q.CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{"image": calibration[i:i + 16]} for i in range(0, len(calibration), 16)])
+            self.batches = iter([{INPUT: calibration[i:i + 16]} for i in range(0, len(calibration), 16)])
 
         def get_next(self):
             return next(self.batches, None)
@@ -82,12 +84,16 @@ def _quantize_int8(fp32: Path, tmp: Path, calibration: np.ndarray) -> Path:
     return out
 
 
-def read_card(path: Path, verify: bool = True) -> ModelCard:
+def _load(path: Path):
     onnx = require("onnx", "onnx")
     try:
-        m = onnx.load(str(path))
+        return onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError/ValueError/OSError variously
         raise CheckpointError(f"{path}: not a readable ONNX model ({exc})") from None
+
+
+def read_card(path: Path, verify: bool = True) -> ModelCard:
+    m = _load(path)
     props = {p.key: p.value for p in m.metadata_props}
     if CARD_KEY not in props:
         raise CheckpointError(f"{path}: no skinedge model card in its metadata_props; "
@@ -97,6 +103,76 @@ def read_card(path: Path, verify: bool = True) -> ModelCard:
         raise CheckpointError(f"{path}: sha256 does not match its model card; the graph or "
                               "weights were changed after export")
     return card
+
+
+def can_run_here() -> tuple[bool, str]:
+    return installed("onnxruntime", "onnxruntime")
+
+
+def _dims(value_info) -> list:
+    """Shape as ints, with a dynamic dimension given by its name (e.g. "batch")."""
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param or "?"
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def structure(path: Path) -> dict:
+    m = _load(path)
+    ops = Counter(n.op_type for n in m.graph.node)
+    return {
+        "opset": max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=None),
+        "inputs": {i.name: _dims(i) for i in m.graph.input},
+        "outputs": {o.name: _dims(o) for o in m.graph.output},
+        "nodes": sum(ops.values()),
+        "ops": dict(ops.most_common()),
+        "has_card": any(p.key == CARD_KEY for p in m.metadata_props),
+    }
+
+
+def verify_structure(path: Path) -> list[str]:
+    try:
+        card = read_card(path)
+    except CheckpointError as exc:
+        return [str(exc)]
+    s, size = structure(path), card.input_size
+    problems = []
+    image = s["inputs"].get(INPUT)
+    if not image or image[1:] != [3, size, size] or isinstance(image[0], int):
+        problems.append(f"inputs are {s['inputs']}, expected {INPUT}: [batch, 3, {size}, {size}]")
+    if s["outputs"].get(OUTPUT, [])[1:] != [len(card.labels)]:
+        problems.append(f"outputs are {s['outputs']}, expected {OUTPUT}: [batch, {len(card.labels)}]")
+    if card.quantization == "int8" and not s["ops"].get("DequantizeLinear"):
+        problems.append("no DequantizeLinear nodes: the int8 model is not quantized")
+    return problems
+
+
+def graph_macs(path: Path, batch: int = 1) -> dict[str, int]:
+    """MACs per op type at ``batch``: Conv (depthwise via groups), Gemm and MatMul, which carry
+    over 99% of the arithmetic of the CNN and ViT students. One MAC is two FLOPs. This is the
+    second, independent count beside torch's FlopCounterMode (in the card)."""
+    from onnx import shape_inference
+
+    model = _load(path)
+    for inp in model.graph.input:
+        for d in inp.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.dim_value = batch
+    model = shape_inference.infer_shapes(model)
+    shapes = {vi.name: [d if isinstance(d, int) else batch for d in _dims(vi)]
+              for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
+    shapes.update({i.name: list(i.dims) for i in model.graph.initializer})
+    macs: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            w = shapes[node.input[1]]  # [Cout, Cin/groups, kh, kw]
+            n = int(np.prod(shapes[node.output[0]])) * int(np.prod(w[1:]))  # out: [N, Cout, H, W]
+        elif node.op_type in ("Gemm", "MatMul"):
+            a = shapes[node.input[0]]
+            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
+            n = int(np.prod(shapes[node.output[0]])) * int(a[0] if trans_a else a[-1])
+        else:
+            continue
+        macs[node.op_type] = macs.get(node.op_type, 0) + n
+    return macs
 
 
 class Runtime:
