@@ -1,12 +1,24 @@
-"""Checkpoints: safetensors + card, round trip, tamper and mismatch errors."""
+"""Checkpoints: safetensors + card, round trip, tamper and mismatch errors; a pickle disguised
+as a checkpoint file is refused by every loader without being run."""
+import hashlib
+import io
 import json
+import os
+import pickle
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli
+from safetensors import SafetensorError
 
+import skinedge
+from skinedge.api import SAMPLE_DATA
 from skinedge.card import ModelCard
 from skinedge.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
-from skinedge.errors import CheckpointError, ConfigError
+from skinedge.errors import CheckpointError, ConfigError, SkinedgeError
 from skinedge.models import create_model
 from skinedge.models.classifier import count_flops
 
@@ -66,15 +78,113 @@ def test_missing_or_malformed_card_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "ck")
 
 
-def test_a_pickle_renamed_as_weights_is_not_executed(tmp_path):
+class _Payload:
+    """Unpickling this creates the folder ``marker``: proof that a loader ran pickle."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _malicious(kind: str, marker: Path) -> bytes:
+    """A pickle that runs code on load, as ``torch.save`` writes it or as a bare pickle."""
+    payload = {"backbone.conv_stem.weight": _Payload(marker)}
+    if kind == "torch.save":
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        return buf.getvalue()
+    return pickle.dumps(payload, protocol=2)
+
+
+def _unpickle_anyway(data: bytes) -> None:
+    if data[:2] == b"PK":  # torch.save's zip container
+        torch.load(io.BytesIO(data), weights_only=False)
+    else:
+        pickle.loads(data)
+
+
+def _disguise(path: Path, data: bytes, card: Path | None = None) -> None:
+    """Put ``data`` at ``path``; with ``card``, also give the card the file's sha256, as an
+    attacker who can replace the weights can edit the JSON card too."""
+    path.write_bytes(data)
+    if card is not None:
+        doc = json.loads(card.read_text())
+        doc["artifact_sha256"] = hashlib.sha256(data).hexdigest()
+        card.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("kind", ["torch.save", "pickle"])
+@pytest.mark.parametrize("card_updated", [True, False])
+def test_a_malicious_pickle_as_weights_is_never_unpickled(tmp_path, kind, card_updated):
     model, card = _model_and_card()
-    save_checkpoint(tmp_path / "ck", model, card)
-    torch.save({"x": torch.zeros(1)}, tmp_path / "ck" / WEIGHTS)  # a pickle-based file
-    doc = json.loads((tmp_path / "ck" / "card.json").read_text())
-    doc["artifact_sha256"] = ""
-    (tmp_path / "ck" / "card.json").write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match="safetensors"):
-        load_checkpoint(tmp_path / "ck")
+    ck = tmp_path / "ck"
+    save_checkpoint(ck, model, card)
+    marker = tmp_path / "pwned"
+    data = _malicious(kind, marker)
+    _disguise(ck / WEIGHTS, data, ck / "card.json" if card_updated else None)
+    for load in (load_checkpoint, skinedge.load):
+        with pytest.raises(CheckpointError) as err:
+            load(ck)
+        assert str(ck / WEIGHTS) in str(err.value), load
+        assert not marker.exists(), f"{load.__name__} unpickled the weights"
+    # The payload is live: unpickled, it does create the marker.
+    _unpickle_anyway(data)
+    assert marker.is_dir()
+
+
+def test_a_malicious_pickle_on_the_cli_is_an_error_not_code(tmp_path):
+    model, card = _model_and_card()
+    ck = tmp_path / "ck"
+    save_checkpoint(ck, model, card)
+    marker = tmp_path / "pwned"
+    _disguise(ck / WEIGHTS, _malicious("torch.save", marker), ck / "card.json")
+    img = min((SAMPLE_DATA / "images").iterdir())
+    r = run_cli("predict", str(img), "--model", str(ck))
+    assert r.returncode == 2 and str(ck / WEIGHTS) in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and not marker.exists()
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
+                   reason="card.py ModelCard.load: path.read_text() raises UnicodeDecodeError "
+                          "for a binary card.json; only JSONDecodeError becomes a CheckpointError")
+def test_a_pickle_as_the_card_is_a_checkpoint_error(tmp_path):
+    model, card = _model_and_card()
+    ck = tmp_path / "ck"
+    save_checkpoint(ck, model, card)
+    marker = tmp_path / "pwned"
+    (ck / "card.json").write_bytes(_malicious("pickle", marker))
+    try:
+        with pytest.raises(CheckpointError, match="card.json"):
+            load_checkpoint(ck)
+    finally:
+        assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("optimizer.safetensors", marks=pytest.mark.xfail(
+        strict=True, raises=SafetensorError,
+        reason="train/loop.py resume: load_file(last/optimizer.safetensors) lets safetensors' "
+               "SafetensorError escape instead of a CheckpointError naming the file")),
+    "model.safetensors"])
+def test_resuming_a_run_with_a_malicious_pickle_is_refused(small_model, tmp_path, name):
+    from skinedge.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    shutil.copytree(small_model.parent, run)
+    marker = tmp_path / "pwned"
+    _disguise(run / "last" / name, _malicious("torch.save", marker),
+              run / "last" / "card.json" if name == WEIGHTS else None)
+    saved = json.loads((run / "config.json").read_text())
+    cfg = TrainConfig.from_dict({**saved, "out": str(run), "epochs": saved["epochs"] + 1})
+    try:
+        with pytest.raises(SkinedgeError, match=re.escape(str(run / "last" / name))):
+            train(cfg)
+    finally:
+        assert not marker.exists()
+    state = json.loads((run / "last" / "trainer_state.json").read_text())
+    assert state["epoch"] == saved["epochs"]  # nothing was trained on top
 
 
 def test_unknown_model_name_lists_the_choices():

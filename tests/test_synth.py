@@ -1,6 +1,7 @@
 """Synthetic lesions: a tiny latent diffusion model really trains, samples, resumes and mixes."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,20 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import read_rows
 from helpers import run_cli, torchrun
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from skinedge.api import SAMPLE_DATA
 from skinedge.data import read_ham10000
-from skinedge.errors import ConfigError, DataError
+from skinedge.errors import ConfigError, DataError, SkinedgeError
 from skinedge.labels import CLASSES
 from skinedge.synth.config import preset_config
-from skinedge.synth.mix import read_synthetic, select_synthetic, synthetic_count
+from skinedge.synth.mix import read_synthetic, select_synthetic
 from skinedge.synth.quality import pixel_nn
 from skinedge.synth.sample import COLUMNS, SampleRequest, sample_dataset
 from skinedge.synth.train import train_synth
-
-from conftest import read_rows
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +47,10 @@ def test_tiny_training_writes_model_grids_and_curves(tiny_run):
                  "model/unet_ema.safetensors", "model/synth_card.json"):
         assert (tiny_run / name).is_file(), name
     card = json.loads((tiny_run / "model/synth_card.json").read_text())
-    cfg = preset_config("tiny", "", "")
-    assert card["autoencoder_steps"] == cfg.ae_steps and card["unet_steps"] == cfg.unet_steps
+    # The tiny preset: 4 autoencoder steps, 6 UNet steps, each one an optimizer step.
+    assert card["autoencoder_steps"] == 4 and card["unet_steps"] == 6
+    assert _optimizer_steps(tiny_run / "autoencoder") == {4}
+    assert _optimizer_steps(tiny_run / "unet") == {6}
     assert card["latent_scaling"] > 0 and len(card["model_sha256"]) == 64
     # Only the train split feeds the generator.
     split = json.loads((tiny_run / "split.json").read_text())
@@ -151,31 +154,53 @@ def test_sampling_from_missing_unfinished_or_tampered_runs(tiny_run, tmp_path):
 
 def test_mixing_produces_the_requested_ratio(tiny_run, tmp_path):
     out = tmp_path / "syn"
-    _sample(tiny_run, out, per_class=6, classes=("df", "vasc", "akiec"))
+    _sample(tiny_run, out, per_class=6, classes=("df", "vasc", "akiec"), steps=1)
     ds, _ = read_synthetic(out)
-    for ratio, n_real in ((0.1, 100), (0.25, 30), (0.0, 50)):
-        chosen = select_synthetic(ds, n_real, ratio, seed=0)
-        assert len(chosen) == synthetic_count(n_real, ratio)
-        assert abs(len(chosen) / (len(chosen) + n_real) - ratio) <= 0.5 / (len(chosen) + n_real) + 1e-9
+    # ratio r of the combined set with R real images: round(r * R / (1 - r)) synthetic.
+    for ratio, n_real, want in ((0.1, 100, 11), (0.25, 30, 10), (0.5, 9, 9), (0.0, 50, 0)):
+        assert len(select_synthetic(ds, n_real, ratio, seed=0)) == want, (ratio, n_real)
     assert len(select_synthetic(ds, 10, None, 0)) == 18
+    # Classes in proportion to what the folder holds: 6 df, 2 vasc, 4 akiec -> 3, 1, 2 of 6.
+    ids = {f"SYN_df_{i:06d}" for i in range(6)} | {f"SYN_vasc_{i:06d}" for i in range(2)} | \
+          {f"SYN_akiec_{i:06d}" for i in range(4)}
+    uneven = ds.subset(ids)
+    chosen = select_synthetic(uneven, 18, 0.25, seed=0)  # 0.25 * 18 / 0.75 = 6
+    counts = chosen.class_counts()
+    assert (counts["df"], counts["vasc"], counts["akiec"]) == (3, 1, 2) and len(chosen) == 6
+    assert {r.image_id for r in chosen.records} <= ids
+    again = select_synthetic(uneven, 18, 0.25, seed=0)
+    assert [r.image_id for r in again.records] == [r.image_id for r in chosen.records]
     with pytest.raises(DataError, match="needs 90 synthetic images"):
         select_synthetic(ds, 10, 0.9, 0)
     with pytest.raises(DataError, match="must be in"):
         select_synthetic(ds, 10, 1.0, 0)
 
 
-def test_training_on_real_plus_synthetic(tiny_run, tmp_path):
+def _optimizer_steps(folder: Path) -> set[int]:
+    """The step counters of every parameter in a saved AdamW state (optimizer.safetensors)."""
+    state = load_file(str(folder / "optimizer.safetensors"))
+    return {int(v) for k, v in state.items() if k.endswith(".step")}
+
+
+def test_training_on_real_plus_synthetic_keeps_the_real_step_count(tiny_run, tmp_path):
     out = tmp_path / "syn"
-    _sample(tiny_run, out, per_class=8, classes=("df", "vasc"))
+    _sample(tiny_run, out, per_class=20, classes=("df", "vasc"), steps=1)
     run = tmp_path / "clf"
-    r = run_cli("train", "--out", str(run), "--epochs", "1", "--img-size", "32", "--max-batches",
-                "2", "--no-progress", "--synthetic", str(out), "--synthetic-ratio", "0.04")
+    r = run_cli("train", "--out", str(run), "--epochs", "1", "--img-size", "32", "--batch-size",
+                "16", "--no-progress", "--synthetic", str(out), "--synthetic-ratio", "0.1")
     assert r.returncode == 0, r.stderr[-2000:]
     card = json.loads((run / "best/card.json").read_text())
     info = card["training"]["synthetic"]
     split = json.loads((run / "split.json").read_text())
     n_real = sum(1 for v in split["assignment"].values() if v == "train")
-    assert info["n_real_train"] == n_real and info["n_synthetic"] == synthetic_count(n_real, 0.04)
+    n_syn = round(0.1 * n_real / 0.9)  # a 10% share of the combined training set
+    assert info["n_real_train"] == n_real and info["n_synthetic"] == n_syn
+    # 40 images, 20 per class, split in proportion: the classes differ by at most one.
+    assert sorted(n for n in info["class_counts"].values() if n) == [n_syn // 2, n_syn - n_syn // 2]
+    # One epoch takes as many optimizer steps (full batches) as a real-only run would, not
+    # as many as real + synthetic images would give.
+    assert (n_real + n_syn) // 16 != n_real // 16
+    assert _optimizer_steps(run / "last") == {n_real // 16}
     # Synthetic images never enter val/test: the split lists real images only.
     assert not any(k.startswith("SYN_") for k in split["assignment"])
 
@@ -223,6 +248,34 @@ def test_killed_training_resumes(tmp_path):
     assert (run / "model/synth_card.json").is_file()
 
 
+@pytest.mark.xfail(strict=True, raises=SafetensorError,
+                   reason="synth/train.py _load_stage: load_file() on a stage's *.safetensors "
+                          "lets SafetensorError escape instead of a CheckpointError naming it")
+def test_resuming_with_a_malicious_pickle_is_refused(tiny_run, tmp_path):
+    """A stage checkpoint replaced by a pickle that would run code is an error naming it."""
+    import io
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "pwned"),))
+
+    buf = io.BytesIO()
+    torch.save({"0.exp_avg": Payload()}, buf)
+    run = tmp_path / "run"
+    for name in ("autoencoder/optimizer.safetensors", "unet/ema.safetensors"):
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(tiny_run, run)
+        (run / name).write_bytes(buf.getvalue())
+        try:
+            with pytest.raises(SkinedgeError, match=re.escape(str(run / name))):
+                train_synth(preset_config("tiny", str(SAMPLE_DATA), str(run), unet_steps=8,
+                                          progress=False))
+        finally:
+            assert not (tmp_path / "pwned").exists(), name
+    torch.load(io.BytesIO(buf.getvalue()), weights_only=False)  # the payload is live
+    assert (tmp_path / "pwned").is_dir()
+
+
 def test_changed_configuration_is_refused(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -267,10 +320,11 @@ def test_quality_report_and_downstream_comparison(tiny_run, tmp_path, small_mode
                 str(small_model), "--baseline-run", str(base), "--synthetic-run", str(clf), "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
+    split = json.loads((tiny_run / "split.json").read_text())["assignment"]
     for c in CLASSES:
         row = doc["per_class"][c]
-        assert row["n_synthetic"] == 4 and 0 <= row["fidelity"] <= 1
-        assert row["fd_synthetic_vs_train"] >= 0 and row["pixel_nn_median"] > 0
+        assert row["n_synthetic"] == 4 and row["n_val"] == sum(
+            1 for r in read_ham10000(SAMPLE_DATA).records if r.dx == c and split[r.image_id] == "val")
     d = doc["downstream"]
     a = json.loads((base / "metrics.json").read_text())["test"]
     b = json.loads((clf / "metrics.json").read_text())["test"]
@@ -286,6 +340,31 @@ def test_quality_report_and_downstream_comparison(tiny_run, tmp_path, small_mode
     assert r.returncode == 2 and "--baseline-run must be real-only" in r.stderr
 
 
+def test_quality_report_flags_copies_of_training_images(tiny_run, tmp_path, small_model):
+    """Known answer: a "synthetic" set made of (rotated) training images is all copies."""
+    from PIL import Image
+
+    from skinedge.data.cache import cached_images
+    from skinedge.synth.quality import quality_report
+
+    out = tmp_path / "syn"
+    _sample(tiny_run, out, per_class=3, classes=("bcc", "df", "vasc"), steps=1)
+    split = json.loads((tiny_run / "split.json").read_text())["assignment"]
+    train = [r for r in read_ham10000(SAMPLE_DATA).records if split[r.image_id] == "train"]
+    for c in ("bcc", "df"):  # vasc keeps its generated images
+        recs = [r for r in train if r.dx == c][:3]
+        for i, arr in enumerate(cached_images(recs, 16, progress=False)):
+            Image.fromarray(np.rot90(arr, i, axes=(0, 1)).copy()).save(
+                out / "images" / f"SYN_{c}_{i:06d}.png")
+    doc = quality_report(out, SAMPLE_DATA, tmp_path / "rep", classifier=small_model)
+    for c in ("bcc", "df"):
+        row = doc["per_class"][c]
+        assert row["pixel_nn_median"] == pytest.approx(0, abs=1e-3), c
+        assert row["share_closer_than_val_p1"] == 1.0 and row["nn_same_class"] == 1.0, c
+    generated = doc["per_class"]["vasc"]
+    assert generated["pixel_nn_min"] > 0.02 and generated["share_closer_than_val_p1"] == 0.0
+
+
 @pytest.mark.parametrize("preset", ["cpu", "gpu"])
 def test_presets_build_consistent_models(preset):
     from skinedge.synth.models import NULL_CLASS, build_autoencoder, build_unet
@@ -297,13 +376,3 @@ def test_presets_build_consistent_models(preset):
         assert z.shape == (1, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
         eps = unet(z, 10, class_labels=torch.tensor([NULL_CLASS])).sample
     assert eps.shape == z.shape
-
-
-def test_epoch_with_synthetic_keeps_the_real_step_count():
-    from skinedge.data.batches import epoch_order
-
-    labels = np.array([0] * 50 + [1] * 5 + [1] * 45)  # 55 real, 45 synthetic after them
-    for balanced in (True, False):
-        order = epoch_order(labels, 0, 0, balanced, size=55)
-        assert len(order) == 55 and order.max() < 100
-    assert len(epoch_order(labels, 0, 0, True)) == 100
