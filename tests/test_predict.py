@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import skinedge
@@ -191,3 +192,24 @@ def test_a_preprocessing_change_invalidates_the_image_cache(monkeypatch):
             assert cache._key(paths, 32) != before
         finally:
             cache.preprocessing_fingerprint.cache_clear()
+
+
+def test_tied_classes_get_the_same_label_from_predict_and_eval(tmp_path):
+    # An int8 artifact's logits sit on a grid, so two classes can tie exactly: 9 of the 1,274
+    # dev test images under the shipped model's int8 .pte, mel against nv among them.
+    from skinedge.card import ModelCard
+    from skinedge.checkpoint import save_checkpoint
+    from skinedge.metrics import classification_metrics
+    from skinedge.models import create_model
+
+    model = create_model("mobilenetv4_conv_small", 32, (0.5,) * 3, (0.2,) * 3).eval()
+    with torch.no_grad():  # the head starts at zero: every image's logits are its bias
+        model.backbone.get_classifier().bias.copy_(torch.tensor([0, 0, 0, 0, 1.0, 1.0, 0]))
+    card = ModelCard(architecture="mobilenetv4_conv_small", input_size=32, mean=(0.5,) * 3,
+                     std=(0.2,) * 3, params=1, flops=1)
+    save_checkpoint(tmp_path / "tie", model, card)
+    clf = skinedge.load(tmp_path / "tie")
+    probs = clf.predict_batch_array(clf.preprocess(IMG)[None])
+    assert probs[0, 4] == probs[0, 5]  # mel and nv tie exactly
+    scored = classification_metrics(np.array([4]), probs, clf.labels)["per_class"]["mel"]["recall"]
+    assert (clf.predict(IMG).label == "mel") == (scored == 1.0)

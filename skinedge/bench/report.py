@@ -143,8 +143,8 @@ def _accuracy_legend(doc: dict) -> list[str]:
     n = next((d["accuracy"]["n"] for d in doc["rows"] if d.get("accuracy")), None)
     where = (f"the sample shipped with skinedge ({acc['data']}); pass --data for a larger set"
              if acc["shipped_sample"] else acc["data"])
-    lines = [f"bal-acc: balanced accuracy on the {acc['split']} split of {where}"
-             + (f", {n} images." if n else "; not measured for any row.")]
+    count = f"{n} images" if n else "not measured for any row"
+    lines = [f"bal-acc: balanced accuracy on the {acc['split']} split ({count}) of {where}."]
     lines += [f"- {d['name']}: no accuracy: {d['accuracy_error']}" for d in doc["rows"] if d.get("accuracy_error")]
     return lines
 
