@@ -66,7 +66,7 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
 
     def _result(self, source: str, probs: np.ndarray, top_k: int) -> Prediction:
-        order = np.argsort(-probs)[:top_k]
+        order = np.argsort(-probs, kind="stable")[:top_k]  # ties: first class, as argmax
         return Prediction(source, self.labels[int(order[0])],
                           {c: float(p) for c, p in zip(self.labels, probs)},
                           [(self.labels[int(i)], float(probs[i])) for i in order])

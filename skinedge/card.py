@@ -126,4 +126,8 @@ class ModelCard:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: model card not found")
-        return cls.from_json(path.read_text(), str(path))
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise CheckpointError(f"{path}: model card is not text (not a JSON card)") from None
+        return cls.from_json(text, str(path))

@@ -47,6 +47,14 @@ def save_checkpoint(dest: Path, model: SkinClassifier, card: ModelCard,
     return final["card"]
 
 
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, or a CheckpointError naming it (never unpickled)."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
 def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     """An optimizer's per-parameter state as flat safetensors entries ``"{param}.{key}"``."""
     out = {}
@@ -86,10 +94,7 @@ def load_checkpoint(folder: Path) -> tuple[SkinClassifier, ModelCard]:
         raise CheckpointError(f"{weights}: sha256 {digest[:12]}... does not match the card's "
                               f"{card.artifact_sha256[:12]}...; the weights were changed or "
                               "belong to another model")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights}: not a readable safetensors file ({exc})") from None
+    state = read_tensors(weights)
     model = create_model(card.architecture, card.input_size, card.mean, card.std,
                          num_classes=len(card.labels))
     expected = model.state_dict()

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import run_cli
-from safetensors import SafetensorError
 
 import skinedge
 from skinedge.api import SAMPLE_DATA
@@ -146,9 +145,6 @@ def test_a_malicious_pickle_on_the_cli_is_an_error_not_code(tmp_path):
     assert "Traceback" not in r.stderr and not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="card.py ModelCard.load: path.read_text() raises UnicodeDecodeError "
-                          "for a binary card.json; only JSONDecodeError becomes a CheckpointError")
 def test_a_pickle_as_the_card_is_a_checkpoint_error(tmp_path):
     model, card = _model_and_card()
     ck = tmp_path / "ck"
@@ -163,11 +159,7 @@ def test_a_pickle_as_the_card_is_a_checkpoint_error(tmp_path):
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param("optimizer.safetensors", marks=pytest.mark.xfail(
-        strict=True, raises=SafetensorError,
-        reason="train/loop.py resume: load_file(last/optimizer.safetensors) lets safetensors' "
-               "SafetensorError escape instead of a CheckpointError naming the file")),
-    "model.safetensors"])
+    "optimizer.safetensors", "model.safetensors"])
 def test_resuming_a_run_with_a_malicious_pickle_is_refused(small_model, tmp_path, name):
     from skinedge.train import TrainConfig, train
 

@@ -9,11 +9,10 @@ import json
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..checkpoint import (CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
+from ..checkpoint import (read_tensors, CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
                           save_checkpoint)
 from ..data.augment import AugmentConfig
 from ..data.batches import CachedImages
@@ -70,9 +69,9 @@ def init_or_resume(cfg: PretrainConfig, data: TrainData, run: RunFolder, env: Di
                               f"configuration ({', '.join(diff)}); use another --out")
         classifier, card = load_checkpoint(run.last)
         mae = _build(cfg, classifier)
-        mae.load_state_dict({**mae.state_dict(), **load_file(str(run.last / DECODER))})
+        mae.load_state_dict({**mae.state_dict(), **read_tensors(run.last / DECODER)})
         opt = _optimizer(cfg, mae)
-        load_optimizer_tensors(opt, load_file(str(run.last / OPTIMIZER)))
+        load_optimizer_tensors(opt, read_tensors(run.last / OPTIMIZER))
         state = json.loads((run.last / STATE).read_text())
     else:
         classifier, card = new_model(cfg, data)

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from ..atomic import replacing, write_json
 from ..card import sha256_file
+from ..checkpoint import read_tensors
 from ..data.ham10000 import METADATA_NAME
 from ..errors import CheckpointError, ConfigError
 from ..labels import CLASS_INDEX, CLASSES
@@ -91,9 +90,9 @@ def load_synth_model(run: str | Path) -> SynthModel:
     cfg = SynthConfig.from_dict(card["config"])
     vae, unet = build_autoencoder(cfg), build_unet(cfg)
     try:
-        vae.load_state_dict(load_file(str(folder / "autoencoder.safetensors")))
-        unet.load_state_dict(load_file(str(folder / "unet_ema.safetensors")))
-    except (SafetensorError, RuntimeError) as exc:
+        vae.load_state_dict(read_tensors(folder / "autoencoder.safetensors"))
+        unet.load_state_dict(read_tensors(folder / "unet_ema.safetensors"))
+    except RuntimeError as exc:
         raise CheckpointError(f"{folder}: weights do not match the run's configuration ({exc})") from None
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return SynthModel(unet.eval().requires_grad_(False).to(dev),

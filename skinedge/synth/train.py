@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..card import sha256_file
 from ..atomic import write_folder
-from ..checkpoint import load_optimizer_tensors, optimizer_tensors
+from ..checkpoint import read_tensors, load_optimizer_tensors, optimizer_tensors
 from ..data import read_ham10000
 from ..errors import ConfigError
 from ..layout import RunFolder
@@ -139,7 +139,7 @@ def _load_stage(folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]
     if not (folder / STATE).is_file():
         return None
     state = json.loads((folder / STATE).read_text())
-    return state, {p.name: load_file(str(p)) for p in folder.glob("*.safetensors")}
+    return state, {p.name: read_tensors(p) for p in folder.glob("*.safetensors")}
 
 
 def _prepare(cfg: SynthConfig, run: RunFolder, env: DistEnv):
@@ -365,8 +365,8 @@ def class_grid(cfg: SynthConfig, unet, vae, scaling: float, path: Path, title: s
 
 def _finish(cfg, out: Path, ds, split, train, ae_state: dict, unet_state: dict) -> dict:
     """Write ``model/``: autoencoder + EMA UNet weights and a card with their hashes."""
-    ae = load_file(str(out / "autoencoder" / "vae.safetensors"))
-    ema = load_file(str(out / "unet" / "ema.safetensors"))
+    ae = read_tensors(out / "autoencoder" / "vae.safetensors")
+    ema = read_tensors(out / "unet" / "ema.safetensors")
     card = {"schema": SCHEMA, "config": cfg.to_dict(), "classes": list(CLASSES),
             "null_class": NULL_CLASS, "latent_scaling": ae_state["scaling"],
             "autoencoder_steps": ae_state["step"], "unet_steps": unet_state["step"],

@@ -16,14 +16,13 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..atomic import write_json
 from ..card import ModelCard
-from ..checkpoint import (CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
+from ..checkpoint import (read_tensors, CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
                           save_checkpoint)
 from ..data.augment import AugmentConfig
 from ..data.batches import CachedImages, epoch_order, rank_batches
@@ -125,7 +124,7 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
         model, card = load_checkpoint(run.last)
         state = json.loads((run.last / STATE).read_text())
         opt = make_optimizer(cfg, model)
-        load_optimizer_tensors(opt, load_file(str(run.last / OPTIMIZER)))
+        load_optimizer_tensors(opt, read_tensors(run.last / OPTIMIZER))
         model.train()
     else:
         model, card = new_model(cfg, data)
