@@ -5,5 +5,5 @@
 # DATA=../shared/data/ham10000, the development copy). Writes benchmarks/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-skinedge bench --data "${DATA:-skinedge/assets/ham10000_sample}" --split test --batch 1,8 \
+skinedge bench --data "${DATA:-skinedge/assets/ham10000_sample}" --split test --batch-sizes 1,8 \
     --rounds 3 --runs 30 --out benchmarks/results "$@"

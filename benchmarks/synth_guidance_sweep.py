@@ -1,7 +1,7 @@
 """Classifier-free guidance sweep: class fidelity and Frechet distance against guidance scale.
 
     python benchmarks/synth_guidance_sweep.py --run runs/synth_cpu --data ../shared/data/ham10000 \
-        --classifier runs/downstream/real_only_64_s0/best --per-class 40 --guidance 1 2 4 6
+        --model runs/downstream/real_only_64_s0/best --per-class 40 --guidance 1 2 4 6
 
 Samples N images per class at each scale (same seeds, so the same starting noise), scores each
 set with `skinedge synth report`'s measures, and writes guidance_sweep.{json,md,png} to --out.
@@ -24,7 +24,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--classifier", default=None)
+    p.add_argument("--model", default=None)
     p.add_argument("--per-class", type=int, default=40)
     p.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0, 6.0])
     p.add_argument("--work", default="runs/guidance_sweep", help="sampled sets go here")
@@ -36,7 +36,7 @@ def main() -> None:
     for g in a.guidance:
         folder = Path(a.work) / f"g{g:g}"
         sample_dataset(SampleRequest(run=a.run, out=str(folder), per_class=a.per_class, guidance=g))
-        doc = quality_report(folder, a.data, folder / "report", a.classifier)
+        doc = quality_report(folder, a.data, folder / "report", a.model)
         pc = doc["per_class"]
         rows.append({"guidance": g,
                      "fidelity": {c: pc[c]["fidelity"] for c in CLASSES},

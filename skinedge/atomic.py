@@ -20,6 +20,9 @@ def _tmp_name(path: Path, tag: str = "tmp") -> Path:
 def replacing(path: str | Path) -> Iterator[Path]:
     """``with replacing(p) as tmp: write(tmp)``: ``p`` appears whole, or is left as it was."""
     path = Path(path)
+    if path.exists() and not (path.is_file() or path.is_dir()):  # /dev/null, a FIFO: no rename
+        yield path
+        return
     tmp = _tmp_name(path)
     try:
         yield tmp

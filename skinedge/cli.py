@@ -138,7 +138,7 @@ def _run_eval(a) -> int:
 
 
 def _add_export(sub) -> None:
-    from .targets import EXPORT_QUANTIZATIONS, EXPORT_TARGETS
+    from .exporting import ExportConfig
 
     p = sub.add_parser("export", help="quantize and export to ExecuTorch, CoreML, ONNX",
                        description="Export a checkpoint to phone-ready artifacts. Each artifact "
@@ -148,14 +148,7 @@ def _add_export(sub) -> None:
                        "package's structure is verified instead.")
     p.add_argument("model", nargs="?", default=None,
                    help="checkpoint folder (default: the shipped model)")
-    p.add_argument("--target", default="all", choices=(*EXPORT_TARGETS, "all"),
-                   help="backend (default all: every preset of every backend)")
-    p.add_argument("--quant", default=None, choices=(*EXPORT_QUANTIZATIONS, "all"),
-                   help="quantization (default: the target's default preset)")
-    p.add_argument("--recipe", default=None, help="a recipe TOML file (overrides --target/--quant)")
-    p.add_argument("--out", default="artifacts", help="output folder (default ./artifacts)")
-    p.add_argument("--data", default=None, help="HAM10000-layout folder for calibration and "
-                   "parity images (the model's train/val split of it; default: shipped sample)")
+    ExportConfig.add_arguments(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_run_export)
 
@@ -165,9 +158,7 @@ def _run_export(a) -> int:
 
     from .exporting import ExportConfig, format_table, run_export
 
-    results = run_export(ExportConfig(model=a.model, target=a.target, quant=a.quant,
-                                      recipe=a.recipe, out=a.out, data=a.data,
-                                      progress=not a.json))
+    results = run_export(ExportConfig.from_args(a, model=a.model, progress=not a.json))
     print(json.dumps([asdict(r) for r in results], indent=2) if a.json else format_table(results))
     failed = [r for r in results if r.status == "failed"]
     if failed:
@@ -243,8 +234,7 @@ def _run_inspect(a) -> int:
 
 
 def _add_bench(sub) -> None:
-    from .bench.runner import DEFAULT_OUT
-    from .targets import TARGETS
+    from .bench.runner import BenchConfig
 
     p = sub.add_parser("bench", help="latency, memory, size, FLOPs, accuracy of every artifact",
                        description="Benchmark checkpoints and artifacts, each runtime in its own "
@@ -254,19 +244,7 @@ def _add_bench(sub) -> None:
                        "repository's recorded results are in benchmarks/results.")
     p.add_argument("models", nargs="*", help="checkpoint folders or artifacts (default: the "
                    "shipped model, exported to every target and quantization)")
-    p.add_argument("--targets", default=",".join(TARGETS),
-                   help=f"comma-separated subset of {','.join(TARGETS)}")
-    p.add_argument("--threads", type=int, default=0, help="threads per runtime (default: all cores)")
-    p.add_argument("--batch", default="1,8", help="batch sizes, comma-separated (default 1,8)")
-    p.add_argument("--data", default=None, help="labelled HAM10000 folder for the balanced-accuracy "
-                   "column (default: the sample shipped with skinedge; the report names the data)")
-    p.add_argument("--split", default="test", choices=("test", "val", "all"))
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    p.add_argument("--runs", type=int, default=20, help="timed runs per round (default 20)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
-    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default ./{DEFAULT_OUT})")
+    BenchConfig.add_arguments(p)
     p.add_argument("--json", action="store_true", help="print the results JSON")
     p.set_defaults(func=_run_bench)
 
@@ -274,17 +252,8 @@ def _add_bench(sub) -> None:
 def _run_bench(a) -> int:
     from .bench.report import markdown
     from .bench.runner import BenchConfig, run_bench
-    from .errors import ConfigError
 
-    try:
-        batches = tuple(int(b) for b in a.batch.split(","))
-    except ValueError:
-        raise ConfigError(f"--batch {a.batch!r}: expected comma-separated integers like 1,8") from None
-    cfg = BenchConfig(models=tuple(a.models), targets=tuple(t for t in a.targets.split(",") if t),
-                      threads=a.threads, batches=batches, data=a.data or BenchConfig.data, split=a.split,
-                      out=a.out, rounds=a.rounds, warmup=a.warmup, runs=a.runs,
-                      timeout_s=a.timeout, compile_baseline=not a.no_compile,
-                      progress=not a.json)
+    cfg = BenchConfig.from_args(a, models=tuple(a.models), progress=not a.json)
     doc = run_bench(cfg)
     print(json.dumps(doc, indent=2) if a.json else markdown(doc))
     failed = [r["name"] for r in doc["rows"] if r["status"] == "failed"]

@@ -15,29 +15,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .api import softmax
 from .atomic import write_json
-from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .card import ModelCard
-from .checkpoint import load_checkpoint
+from .config import Config, option
+from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .errors import ConfigError, SkinedgeError
 from .metrics import classification_metrics
 from .preprocess import to_model_input
 from .recipes import Recipe, resolve
-from .targets import artifact_size, get_target
+from .targets import EXPORT_QUANTIZATIONS, EXPORT_TARGETS, artifact_size, get_target
 
 
 @dataclass(frozen=True)
-class ExportConfig:
-    model: str | None = None
-    target: str = "all"
-    quant: str | None = None
-    recipe: str | None = None
-    out: str = "artifacts"
-    data: str | None = None
-    progress: bool = True
+class ExportConfig(Config):
+    model: str | None = option(None, cli=False)   # positional MODEL on the command line
+    target: str = option("all", "backend; all: every preset of every backend",
+                         choices=lambda: (*EXPORT_TARGETS, "all"))
+    quant: str | None = option(None, "quantization", choices=lambda: (*EXPORT_QUANTIZATIONS, "all"),
+                               default_text="the target's default preset")
+    recipe: str | None = option(None, "a recipe TOML file (overrides --target/--quant)")
+    out: str = option("artifacts", "output folder")
+    data: str | None = option(None, "HAM10000-layout folder for calibration and parity images "
+                              "(the model's train/val split of it)",
+                              default_text="the sample shipped with skinedge")
+    progress: bool = option(True, cli=False)
 
 
 @dataclass
@@ -123,6 +126,8 @@ class ImageSets:
         key = (split, n)
         if key not in self._eager:
             x, _ = self.get(split, n)
+            import torch
+
             with torch.no_grad():
                 self._eager[key] = np.concatenate([self.model(torch.from_numpy(x[i:i + 64])).numpy()
                                                    for i in range(0, len(x), 64)])
@@ -198,6 +203,8 @@ def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[E
         recipes = [Recipe.from_file(Path(cfg.recipe))] if cfg.recipe else resolve(cfg.target, cfg.quant)
     for r in recipes:  # a missing backend fails here, before any conversion
         get_target(r.target).load_module()
+    from .checkpoint import load_checkpoint
+
     model, card = load_checkpoint(model_path)
     data = Path(cfg.data) if cfg.data else SAMPLE_DATA
     out = Path(cfg.out)

@@ -153,7 +153,7 @@ def test_a_hanging_measurement_is_cut_off(exported, tmp_path):
 
 def test_cli_exit_code_and_unknown_target(exported, tmp_path):
     r = subprocess.run([sys.executable, "-m", "skinedge.cli", "bench", exported["onnx-fp32"].path,
-                        "--targets", "tflite", "--out", str(tmp_path)], capture_output=True, text=True)
+                        "--target", "tflite", "--out", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown target" in r.stderr
     with pytest.raises(ConfigError):
         BenchConfig(batches=(0,))

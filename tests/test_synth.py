@@ -312,7 +312,7 @@ def test_quality_report_and_downstream_comparison(tiny_run, tmp_path, small_mode
                 "2", "--no-progress", "--synthetic", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     base = small_model.parent
-    r = run_cli("synth", "report", str(out), "--out", str(tmp_path / "rep"), "--classifier",
+    r = run_cli("synth", "report", str(out), "--out", str(tmp_path / "rep"), "--model",
                 str(small_model), "--baseline-run", str(base), "--synthetic-run", str(clf), "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
@@ -331,7 +331,7 @@ def test_quality_report_and_downstream_comparison(tiny_run, tmp_path, small_mode
     for png in ("quality.png", "real_vs_synthetic.png", "nearest_neighbours.png", "downstream_recall.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 1000
     # Swapped arms are refused.
-    r = run_cli("synth", "report", str(out), "--out", str(tmp_path / "rep2"), "--classifier",
+    r = run_cli("synth", "report", str(out), "--out", str(tmp_path / "rep2"), "--model",
                 str(small_model), "--baseline-run", str(clf), "--synthetic-run", str(base))
     assert r.returncode == 2 and "--baseline-run must be real-only" in r.stderr
 

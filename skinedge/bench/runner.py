@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import Config, option
 from ..errors import ConfigError, SkinedgeError
 from ..layout import DEFAULT_MODEL, SAMPLE_DATA
 from ..targets import EXPORT_TARGETS, TARGETS, Target, get_target, target_for_path
@@ -24,27 +25,35 @@ DEFAULT_OUT = "bench_results"
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    models: tuple[str, ...] = ()
-    targets: tuple[str, ...] = tuple(TARGETS)
-    threads: int = 0  # 0: all cores
-    batches: tuple[int, ...] = (1, 8)
-    data: str = str(SAMPLE_DATA)  # labelled HAM10000 folder the accuracy column comes from
-    split: str = "test"
-    out: str = DEFAULT_OUT  # relative to the working directory
-    rounds: int = 3
-    warmup: int = 5
-    runs: int = 20
-    timeout_s: float = 600.0
-    compile_baseline: bool = True
-    progress: bool = True
+class BenchConfig(Config):
+    models: tuple[str, ...] = option((), cli=False)   # positional MODEL... on the command line
+    targets: tuple[str, ...] = option(tuple(TARGETS), "comma-separated subset of the targets",
+                                      flag="--target")
+    threads: int = option(0, "threads per runtime (0: all cores)")
+    batches: tuple[int, ...] = option((1, 8), "batch sizes, comma-separated", flag="--batch-sizes")
+    data: str = option(str(SAMPLE_DATA), "labelled HAM10000 folder for the balanced-accuracy "
+                       "column (the report names it)", default_text="the sample shipped with skinedge")
+    split: str = option("test", "split of --data for the accuracy column",
+                        choices=("test", "val", "all"))
+    out: str = option(DEFAULT_OUT, "results folder (JSON, Markdown, plots)")
+    rounds: int = option(3, "interleaved rounds")
+    warmup: int = option(5, "warm-up runs per measurement")
+    runs: int = option(20, "timed runs per round")
+    timeout_s: float = option(600.0, "seconds per measurement", flag="--timeout")
+    compile_baseline: bool = option(True, "the torch.compile baseline row", flag="--compile")
+    progress: bool = option(True, cli=False)
 
     def __post_init__(self):
         bad = [t for t in self.targets if t not in TARGETS]
         if bad:
             raise ConfigError(f"unknown target(s) {', '.join(bad)}; choose from {', '.join(TARGETS)}")
         if not self.batches or min(self.batches) < 1:
-            raise ConfigError("--batch needs positive sizes, e.g. 1,8")
+            raise ConfigError("--batch-sizes needs positive sizes, e.g. 1,8")
+        for name in ("rounds", "runs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 1")
+        if self.threads < 0 or self.warmup < 0 or self.timeout_s <= 0:
+            raise ConfigError("--threads and --warmup must not be negative, --timeout positive")
 
 
 @dataclass

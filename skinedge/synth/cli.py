@@ -101,7 +101,7 @@ def _add_report(s) -> None:
     p.add_argument("synthetic", help="a `skinedge synth sample` folder")
     p.add_argument("--data", default=None, help="the real HAM10000 folder the model was "
                    "trained on (default: the shipped sample)")
-    p.add_argument("--classifier", default=None, help="checkpoint whose features and "
+    p.add_argument("--model", default=None, help="checkpoint whose features and "
                    "predictions are used (default: the shipped model)")
     p.add_argument("--baseline-run", nargs="+", default=(), metavar="RUN",
                    help="`skinedge train` runs on real data only (one per seed)")
@@ -119,7 +119,7 @@ def _run_report(a) -> int:
     if bool(a.baseline_run) != bool(a.synthetic_run):
         from ..errors import ConfigError
         raise ConfigError("give both --baseline-run and --synthetic-run, or neither")
-    doc = quality_report(a.synthetic, a.data or SAMPLE_DATA, a.out, a.classifier,
+    doc = quality_report(a.synthetic, a.data or SAMPLE_DATA, a.out, a.model,
                          a.baseline_run, a.synthetic_run)
     if a.json:
         print(json.dumps(doc, indent=2))
