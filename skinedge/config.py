@@ -133,6 +133,11 @@ class Config:
             parser.add_argument(flag, **kw)
 
     @classmethod
+    def flag_values(cls, ns: argparse.Namespace) -> dict:
+        """Field values found in parsed flags (None where a preset decides)."""
+        return {f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)}
+
+    @classmethod
     def from_args(cls, ns: argparse.Namespace, **fixed):
         """The config from parsed flags; ``fixed`` gives fields that are not flags, and
         flags left at None fall back to the field's default."""

@@ -134,23 +134,9 @@ def _export(cfg: PipelineConfig, root: Path, opts: dict) -> None:
 def _bench(cfg: PipelineConfig, root: Path, opts: dict) -> None:
     from .bench.runner import BenchConfig, run_bench
 
-    run_bench(BenchConfig(models=tuple(str(p) for p in _artifacts(root / "artifacts")),
+    run_bench(BenchConfig(models=(str(root / "artifacts"),),
                           data=cfg.data, out=str(root / "bench"), progress=cfg.progress,
                           compile_baseline=False, **opts))
-
-
-def _artifacts(folder: Path) -> list[Path]:
-    """The artifacts an export left in ``folder`` (any target's suffix), sorted."""
-    from .targets import target_for_path
-
-    found = []
-    for p in sorted(folder.iterdir()):
-        try:
-            if target_for_path(p).suffix:
-                found.append(p)
-        except ConfigError:
-            continue
-    return found
 
 
 def _trained(name: str) -> Callable[[Path], bool]:

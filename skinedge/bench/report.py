@@ -171,7 +171,27 @@ def markdown(doc: dict) -> str:
         lines += ["", f"FLOPs per image ({arch['architecture']} @ {arch['input_size']} px): "
                   f"{arch['flops'] / 1e6:.1f} MFLOP by torch FlopCounterMode, {graph} "
                   f"({arch['params'] / 1e6:.2f} M parameters)."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _export_lines(doc.get("exports") or [])) + "\n"
+
+
+def _export_lines(exports: list[dict]) -> list[str]:
+    """The parity table of the exports the bench made from checkpoints."""
+    if not exports:
+        return []
+    lines = ["", "Exports made for this run (parity against the eager model on real validation "
+             "images):", "", "| artifact | status | n | top-1 agreement | mean cosine | "
+             "max abs Δprob | bal-acc (Δ) | MB |", "|---|---|---|---|---|---|---|---|"]
+    for e in exports:
+        par = e.get("parity") or {}
+        name = Path(e["path"]).name if e.get("path") else e["recipe"]
+        if "top1_agreement" in par:
+            figures = (f"{par['n']} | {par['top1_agreement']:.3f} | {par['cosine_mean']:.5f} | "
+                       f"{par['max_abs_diff']:.1e} | {par['balanced_accuracy']:.4f} "
+                       f"({-par['balanced_accuracy_drop']:+.4f})")
+        else:
+            figures = "- | - | - | - | -"
+        lines.append(f"| {name} | {e['status']} | {figures} | {(e.get('size_bytes') or 0) / 1e6:.2f} |")
+    return lines
 
 
 def plot_points(doc: dict) -> list[tuple[str, float, float, float]]:

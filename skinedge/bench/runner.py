@@ -19,7 +19,8 @@ from pathlib import Path
 from ..config import Config, option
 from ..errors import ConfigError, SkinedgeError
 from ..layout import DEFAULT_MODEL, SAMPLE_DATA
-from ..targets import EXPORT_TARGETS, TARGETS, Target, get_target, target_for_path
+from ..targets import (EXPORT_TARGETS, TARGETS, Target, artifacts_in, get_target,
+                       target_for_path)
 
 DEFAULT_OUT = "bench_results"
 
@@ -100,12 +101,22 @@ def _checkpoint_rows(t: Target, p: Path, card, cfg: BenchConfig, out: Path) -> t
     return rows, results
 
 
+def _expand(models) -> list[Path]:
+    """Paths as given, except that a folder which is not a checkpoint stands for the
+    artifacts in it (``skinedge bench artifacts``)."""
+    out = []
+    for m in map(Path, models):
+        is_folder_of_models = m.is_dir() and not (m / "card.json").is_file() and \
+            not any(m.name.endswith(t.suffix) for t in TARGETS.values() if t.suffix)
+        out.extend(artifacts_in(m) if is_folder_of_models else [m])
+    return out
+
+
 def plan_rows(cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
     """Rows to measure: checkpoints are exported to every preset first; rows whose runtime
     cannot run on this machine are kept as skipped, with the reason."""
     rows, exports = [], []
-    for m in cfg.models or (str(DEFAULT_MODEL),):
-        p = Path(m)
+    for p in _expand(cfg.models or (str(DEFAULT_MODEL),)):
         t = target_for_path(p)
         try:
             card = t.load_module().read_card(p)

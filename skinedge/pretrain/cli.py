@@ -1,7 +1,6 @@
 """``skinedge pretrain``: MAE pre-training of a ViT teacher."""
 from __future__ import annotations
 
-from dataclasses import fields
 
 from .config import PRESETS, PretrainConfig, preset_config
 
@@ -26,7 +25,7 @@ def add_pretrain(sub) -> None:
 def _run(a) -> int:
     from .loop import pretrain
 
-    flags = {f.name: getattr(a, f.name) for f in fields(PretrainConfig) if hasattr(a, f.name)}
+    flags = PretrainConfig.flag_values(a)
     result = pretrain(preset_config(flags.pop("preset"), **flags))
     if result["history"]:
         print(f"MAE: {len(result['history'])} epochs, best val masked-patch loss "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 from .config import SynthConfig, preset_config
@@ -40,7 +39,7 @@ def _add_train(s) -> None:
 def _run_train(a) -> int:
     from .train import train_synth
 
-    flags = {f.name: getattr(a, f.name) for f in fields(SynthConfig) if hasattr(a, f.name)}
+    flags = SynthConfig.flag_values(a)
     card = train_synth(preset_config(flags.pop("preset"), flags.pop("data"), flags.pop("out"),
                                      **flags))
     if card:

@@ -130,3 +130,16 @@ def target_for_path(path: str | Path) -> Target:
         return reference
     raise ConfigError(f"{path}: not a model; expected a checkpoint folder (with card.json) or "
                       f"a file ending in {', '.join(t.suffix for t in TARGETS.values() if t.suffix)}")
+
+
+def artifacts_in(folder: str | Path) -> list[Path]:
+    """The models in a folder (checkpoint sub-folders and files with a target's suffix),
+    sorted; sidecars, reports and split files are left out."""
+    found = []
+    for p in sorted(Path(folder).iterdir()):
+        try:
+            target_for_path(p)
+        except ConfigError:
+            continue
+        found.append(p)
+    return found
