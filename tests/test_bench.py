@@ -171,3 +171,17 @@ def test_onnx_flop_count_matches_a_hand_count(tmp_path):
     hand_fc = 8 * 16 * 16 * 7
     assert macs.get("Conv") == hand_conv
     assert macs.get("Gemm", 0) + macs.get("MatMul", 0) == hand_fc
+
+
+def test_a_folder_stands_for_the_models_in_it(small_model, tmp_path):
+    """`skinedge bench artifacts` benches the models an export left there, not its reports."""
+    import shutil
+
+    from skinedge.bench.runner import _expand
+
+    shutil.copytree(small_model, tmp_path / "ckpt")
+    for name in ("export_report.json", "split.json", "m_xnnpack_int8.card.json"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "m_onnx_fp32.onnx").write_bytes(b"")
+    assert _expand([str(tmp_path)]) == [tmp_path / "ckpt", tmp_path / "m_onnx_fp32.onnx"]
+    assert _expand([str(tmp_path / "ckpt")]) == [tmp_path / "ckpt"]
