@@ -28,7 +28,7 @@ def save_checkpoint(dest: Path, model: SkinClassifier, card: ModelCard,
                     extra_json: dict[str, object] | None = None) -> ModelCard:
     """Save weights (cast to ``dtype``) and the card, plus optional extra safetensors/JSON
     files (optimizer and trainer state) in the same atomic swap; returns the card written."""
-    state = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous()
+    state = {k: v.detach().cpu().to(dtype if v.is_floating_point() else v.dtype).contiguous()
              for k, v in model.state_dict().items()}
     final = {}
 

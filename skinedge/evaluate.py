@@ -13,11 +13,12 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, indices: np.ndarr
     """images: uint8 [N, S, S, 3]; returns float32 logits [len(indices), K] in eval mode."""
     was = model.training
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(indices), batch_size):
         idx = np.asarray(indices[start:start + batch_size])
         x = torch.from_numpy(np.asarray(images[idx])).permute(0, 3, 1, 2).float().div_(255.0)
-        out.append(model(x).float().numpy())
+        out.append(model(x.to(device)).float().cpu().numpy())
     model.train(was)
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 

@@ -71,3 +71,13 @@ def exported(small_model, tmp_path_factory) -> dict:
     results = run_export(ExportConfig(model=str(small_model), target="all", quant="all",
                                       out=str(out), progress=False))
     return {r.recipe: r for r in results}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow run only when asked for (``pytest -m slow``): CI stays short."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

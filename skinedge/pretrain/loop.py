@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..checkpoint import (read_tensors, CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
@@ -23,7 +22,7 @@ from ..plots import plot_loss_curves
 from ..runs import open_run, start_process_group
 from ..synth.images import save_grid
 from ..train.data import TrainData, prepare_data
-from ..train.loop import new_model, run_epoch
+from ..train.loop import new_model, run_epoch, wrap
 from ..train.optim import param_groups
 from .config import PretrainConfig
 from .mae import MaskedAutoencoder
@@ -44,7 +43,7 @@ class MaskingObjective:
         g = torch.Generator().manual_seed(
             int(np.random.SeedSequence([self.seed, self.rank, self.epoch, self.step]).generate_state(1)[0]))
         self.step += 1
-        loss, _, _ = net(x, torch.rand(len(x), self.patches, generator=g))
+        loss, _, _ = net(x, torch.rand(len(x), self.patches, generator=g).to(x.device))
         return {"loss": loss}
 
 
@@ -89,16 +88,17 @@ def validate(cfg: PretrainConfig, mae: MaskedAutoencoder, data: TrainData, run: 
     """Mean masked-patch loss on the first ``val_images`` val images with fixed masks; saves a
     grid (original / what the encoder saw / reconstruction) of 8 of them."""
     mae.eval()
+    dev = next(mae.parameters()).device
     idx = data.indices("val")[:cfg.val_images]
     noise = torch.rand(len(idx), mae.grid ** 2, generator=torch.Generator().manual_seed(cfg.seed))
     total = 0.0
     for s in range(0, len(idx), cfg.eval_batch_size):
         x = torch.from_numpy(np.asarray(data.images[idx[s:s + cfg.eval_batch_size]]))
-        x = x.permute(0, 3, 1, 2).float() / 255
-        loss, pred, mask = mae(x, noise[s:s + len(x)])
+        x = (x.permute(0, 3, 1, 2).float() / 255).to(dev)
+        loss, pred, mask = mae(x, noise[s:s + len(x)].to(dev))
         total += float(loss) * len(x)
         if s == 0:
-            x8, p8, m8 = x[:8], pred[:8], mask[:8]
+            x8, p8, m8 = x[:8].cpu(), pred[:8].float().cpu(), mask[:8].cpu()
             seen = x8 * (1 - _mask_image(m8, mae.patch, x8.shape[-1]))
             save_grid([x8, seen, mae.reconstruct(x8, p8, m8)], ["image", "visible", "recon"],
                       run.root / "reconstructions.png", f"epoch {epoch + 1} (val images)")
@@ -139,7 +139,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     show = cfg.progress and env.is_main
     data = prepare_data(cfg, run, env, show)
     mae, card, state, opt = init_or_resume(cfg, data, run, env)
-    net = DistributedDataParallel(mae) if env.world > 1 else mae
+    net = wrap(mae, env)
     dataset = CachedImages(data.images, data.labels, data.indices("train"), AugmentConfig(),
                            cfg.seed)
     objective = MaskingObjective(cfg.seed, env.rank, mae.grid ** 2)

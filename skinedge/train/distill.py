@@ -46,7 +46,7 @@ def distillation_objective(cfg: DistillConfig, data, env):
             raise ConfigError(f"--teacher {path}: labels {', '.join(card.labels)}; the student "
                               f"learns {', '.join(CLASSES)}")
         model.input_size = card.input_size
-        teachers.append(model)
+        teachers.append(model.to(env.device))
     return DistillationObjective(env, teachers, cfg.kd_weight, cfg.temperature, cfg.hard,
                                  label_smoothing=cfg.label_smoothing,
                                  class_weight=task_weights(cfg, data), mixup=cfg.mixup,

@@ -138,6 +138,16 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
     return model, card.with_(training=training), state, opt
 
 
+def wrap(model: torch.nn.Module, env: DistEnv) -> torch.nn.Module:
+    """The model on this process's device (CUDA when there is one; bf16 autocast in the
+    step), under DDP when several processes train."""
+    model.to(env.device)
+    if env.world == 1:
+        return model
+    return DistributedDataParallel(model, device_ids=[env.local_rank] if env.device.type == "cuda"
+                                   else None)
+
+
 def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: CachedImages,
               data: TrainData, env: DistEnv, show: bool) -> dict:
     """One epoch of optimizer steps; returns the mean of every loss part and the speed."""
@@ -159,8 +169,10 @@ def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: Cached
                unit="batch", leave=False)
     with global_batch_norm(env):
         for i, (x, y) in enumerate(bar):
+            x, y = x.to(env.device, non_blocking=True), y.to(env.device, non_blocking=True)
             set_lr(opt, lr_at(cfg, epoch * steps + i, steps))
-            parts = objective(net, x, y)
+            with torch.autocast(env.device.type, torch.bfloat16, enabled=env.device.type == "cuda"):
+                parts = objective(net, x, y)
             opt.zero_grad(set_to_none=True)
             parts["loss"].backward()
             opt.step()
@@ -236,7 +248,7 @@ def train(cfg: TrainConfig, make_objective: ObjectiveFactory = supervised_object
     data = prepare_data(cfg, run, env, show)
     model, card, state, opt = init_or_resume(cfg, data, run, env)
     objective = make_objective(cfg, data, env)
-    net = DistributedDataParallel(model) if env.world > 1 else model
+    net = wrap(model, env)
     dataset = CachedImages(data.images, data.labels, data.indices("train"), AugmentConfig(),
                            cfg.seed)
     for epoch in range(state["epoch"], cfg.epochs):

@@ -28,7 +28,7 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, mixup: float, cutmix: float):
     images, the partner labels and the share ``lam`` of the original labels."""
     if not (mixup or cutmix):
         return x, y, 1.0
-    perm = torch.randperm(len(x))
+    perm = torch.randperm(len(x), device=x.device)
     use_cut = cutmix > 0 and (mixup <= 0 or torch.rand(()) < 0.5)
     lam = float(np.random.beta(cutmix, cutmix) if use_cut else np.random.beta(mixup, mixup))
     if not use_cut:
@@ -53,8 +53,9 @@ class SupervisedObjective:
         self.mixup, self.cutmix = mixup, cutmix
 
     def weights(self, y: torch.Tensor) -> torch.Tensor:
-        return self.class_weight[y] if self.class_weight is not None else \
-            torch.ones(len(y), dtype=torch.float32)
+        if self.class_weight is None:
+            return torch.ones(len(y), dtype=torch.float32, device=y.device)
+        return self.class_weight.to(y.device)[y]
 
     def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
