@@ -22,7 +22,6 @@ from .card import ModelCard
 from .config import Config, option
 from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .errors import ConfigError, SkinedgeError
-from .metrics import classification_metrics
 from .preprocess import to_model_input
 from .recipes import Recipe, resolve
 from .targets import EXPORT_QUANTIZATIONS, EXPORT_TARGETS, artifact_size, get_target
@@ -81,6 +80,8 @@ def parity_report(eager_logits: np.ndarray, art_logits: np.ndarray, labels: np.n
     pe, pa = softmax(eager_logits), softmax(art_logits)
     cos = (eager_logits * art_logits).sum(1) / (
         np.linalg.norm(eager_logits, axis=1) * np.linalg.norm(art_logits, axis=1) + 1e-12)
+    from .metrics import classification_metrics  # scipy: slow to import, keep --help fast
+
     be = classification_metrics(labels, pe)["balanced_accuracy"]
     ba = classification_metrics(labels, pa)["balanced_accuracy"]
     return {"n": int(len(labels)), "top1_agreement": float((pe.argmax(1) == pa.argmax(1)).mean()),

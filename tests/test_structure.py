@@ -96,11 +96,10 @@ def test_target_and_platform_names_stay_in_the_target_modules():
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys; from skinedge.cli import build_parser; p = build_parser(); "
-            "[p.parse_args([c, '--help']) if False else None for c in ()]; "
-            "p.format_help(); print('torch' in sys.modules)")
+    code = ("import sys; from skinedge.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'scipy', 'matplotlib', 'timm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"  # the slow imports wait until a command runs
     for argv in (["--help"], ["train", "--help"], ["export", "--help"], ["synth", "train", "--help"]):
         code = ("import sys, runpy; sys.argv = ['skinedge', *%r]\n"
                 "try:\n    from skinedge.cli import main; main(sys.argv[1:])\n"
