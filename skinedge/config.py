@@ -101,6 +101,15 @@ class Config:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: not a readable {cls.__name__} ({exc})") from None
 
+    def require_resumable(self, saved: Path, what: str = "run") -> None:
+        """Refuse to continue the run whose config is saved at ``saved`` with options that
+        must match (those declared resume=True)."""
+        diff = type(self).load(saved).differences(self)
+        if diff:
+            raise ConfigError(f"{Path(saved).parent}: holds a {what} with a different "
+                              f"configuration ({', '.join(diff)}); use another --out or the "
+                              "same options")
+
     def differences(self, other) -> list[str]:
         """Options that stop ``other`` from resuming this run (those declared resume=True)."""
         a, b = self.to_dict(), other.to_dict()

@@ -172,9 +172,7 @@ def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Pat
     root.mkdir(parents=True, exist_ok=True)
     saved = root / "pipeline.json"
     if saved.is_file():
-        diff = PipelineConfig.load(saved).differences(cfg)
-        if diff:
-            raise ConfigError(f"{root}: holds a pipeline with other options ({', '.join(diff)})")
+        cfg.require_resumable(saved, "pipeline")
     cfg.save(saved)
     for stage in STAGE_TABLE:
         if stage.done(root):

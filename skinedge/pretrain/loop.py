@@ -16,7 +16,6 @@ from ..checkpoint import (read_tensors, CARD, load_checkpoint, load_optimizer_te
 from ..data.augment import AugmentConfig
 from ..data.batches import CachedImages
 from ..distributed import DistEnv
-from ..errors import ConfigError
 from ..layout import OPTIMIZER, STATE, RunFolder
 from ..plots import plot_loss_curves
 from ..runs import open_run, start_process_group
@@ -62,10 +61,7 @@ def _optimizer(cfg: PretrainConfig, mae: MaskedAutoencoder) -> torch.optim.Optim
 
 def init_or_resume(cfg: PretrainConfig, data: TrainData, run: RunFolder, env: DistEnv):
     if (run.last / CARD).is_file():
-        diff = PretrainConfig.load(run.config).differences(cfg)
-        if diff:
-            raise ConfigError(f"{run.root}: holds a pre-training run with a different "
-                              f"configuration ({', '.join(diff)}); use another --out")
+        cfg.require_resumable(run.config, "pre-training run")
         classifier, card = load_checkpoint(run.last)
         mae = _build(cfg, classifier)
         mae.load_state_dict({**mae.state_dict(), **read_tensors(run.last / DECODER)})

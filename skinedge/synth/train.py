@@ -166,10 +166,7 @@ def _class_weights(labels: np.ndarray, balance: float) -> np.ndarray:
 
 def _check_resume(cfg: SynthConfig, run: RunFolder) -> None:
     if run.config.is_file():
-        diff = SynthConfig.load(run.config).differences(cfg)
-        if diff:
-            raise ConfigError(f"{run.root}: holds a synth run with a different configuration "
-                              f"({', '.join(diff)}); use another --out or the same options")
+        cfg.require_resumable(run.config, "synth run")
     elif (run.root / MODEL_DIR).exists() or (run.root / "unet").exists():
         raise ConfigError(f"{run.root}: has model folders but no config.json; not a skinedge "
                           "synth run")

@@ -117,10 +117,7 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
     """(model, card, state, optimizer): from ``last/`` if this run was interrupted, else new
     (with ``--init`` weights when given)."""
     if (run.last / CARD).is_file():
-        diff = TrainConfig.load(run.config).differences(cfg)
-        if diff:
-            raise ConfigError(f"{run.root}: holds a run with a different configuration "
-                              f"({', '.join(diff)}); use another --out or the same options")
+        cfg.require_resumable(run.config)
         model, card = load_checkpoint(run.last)
         state = json.loads((run.last / STATE).read_text())
         opt = make_optimizer(cfg, model)
