@@ -1,0 +1,91 @@
+"""The issue-10 ablation at CPU scale: a queue of training runs, several side by side (one
+thread each), resumable. Rerun the same command after a kill: finished runs (metrics.json
+present) are skipped, unfinished ones resume from their last epoch.
+
+Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped split):
+  student_plain_sN   no teacher (today's recipe, short)
+  student_kd_sN      distilled from the MAE-pretrained ViT-Ti teacher (RUN/teacher_mae)
+  student_kdcnn_sN   distilled from a supervised CNN teacher: the shipped default model
+                     (mobilenetv4_conv_small, 60 epochs, same split)
+  teacher_mae[_sN]   ViT-Ti/16 fine-tuned 12 epochs from the MAE encoder (RUN/pretrain)
+  teacher_scratch[_sN]  the same from random weights
+Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
+
+Usage: python benchmarks/ablation.py [--run runs/mae_teacher] [--lanes 2] [--seeds 0 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+DATA = "../shared/data/ham10000"
+CNN_TEACHER = "skinedge/assets/default_model"
+
+
+def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str]]]:
+    split = str(run / "pretrain" / "split.json")
+    common = ["--data", DATA, "--img-size", "128", "--split-file", split, "--no-progress"]
+    student = common + ["--epochs", "10", "--drop-rate", "0.2"]
+    teacher = common + ["--arch", "vit_tiny_patch16", "--epochs", "12", "--lr", "1e-3",
+                        "--drop-path", "0.1"]
+    mae = ["--layer-decay", "0.75", "--init", str(run / "pretrain" / "best")]
+    out: list[tuple[str, list[str]]] = []
+    for s in seeds:  # students first: they decide what ships
+        sd = ["--seed", str(s)]
+        out.append((f"student_plain_s{s}", ["train", *student, *sd]))
+        out.append((f"student_kd_s{s}", ["distill", *student, *sd,
+                                         "--teacher", str(run / "teacher_mae" / "best")]))
+    for s in seeds:
+        out.append((f"student_kdcnn_s{s}", ["distill", *student, "--seed", str(s),
+                                            "--teacher", CNN_TEACHER]))
+    for s in seeds:
+        suffix = "" if s == 0 else f"_s{s}"
+        sd = ["--seed", str(s)]
+        out.append((f"teacher_mae{suffix}", ["train", *teacher, *mae, *sd]))
+        out.append((f"teacher_scratch{suffix}", ["train", *teacher, *sd]))
+    return out
+
+
+def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    while True:
+        with lock:
+            if not queue:
+                return
+            name, args = queue.pop(0)
+        out = run / name
+        if (out / "metrics.json").is_file():
+            print(f"[skip] {name}: finished", flush=True)
+            continue
+        cmd = [sys.executable, "-m", "skinedge.cli", *args, "--out", str(out)]
+        print(f"[start {time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[2:])}", flush=True)
+        with open(run / f"{name}.log", "a") as log:
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        print(f"[end {time.strftime('%H:%M:%S')}] {name}: exit {rc}", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", type=Path, default=Path("runs/mae_teacher"))
+    p.add_argument("--lanes", type=int, default=2, help="runs side by side, one thread each")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--only", nargs="*", help="run only these run names")
+    a = p.parse_args()
+    if not (a.run / "pretrain" / "best").is_dir() or not (a.run / "teacher_mae").is_dir():
+        sys.exit(f"error: {a.run}: run benchmarks/mae_teacher.sh first (pretrain, teacher_mae)")
+    queue = [j for j in jobs(a.run, a.seeds) if not a.only or j[0] in a.only]
+    lock = threading.Lock()
+    lanes = [threading.Thread(target=run_lane, args=(queue, lock, a.run)) for _ in range(a.lanes)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
