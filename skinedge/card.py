@@ -69,6 +69,7 @@ class ModelCard:
     quantization: str = "none"
     weights_dtype: str = "float32"
     format: str = "checkpoint"
+    views: int = 1  # test-time views averaged inside the graph (8: the dihedral views)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     software: dict[str, str] = field(default_factory=software_versions)

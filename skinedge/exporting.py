@@ -23,7 +23,7 @@ from .config import Config, option
 from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .errors import ConfigError, SkinedgeError
 from .preprocess import to_model_input
-from .recipes import Recipe, resolve
+from .recipes import Recipe, by_name_or_file, resolve
 from .targets import EXPORT_QUANTIZATIONS, EXPORT_TARGETS, artifact_size, get_target
 
 
@@ -34,7 +34,8 @@ class ExportConfig(Config):
                          choices=lambda: (*EXPORT_TARGETS, "all"))
     quant: str | None = option(None, "quantization", choices=lambda: (*EXPORT_QUANTIZATIONS, "all"),
                                default_text="the target's default preset")
-    recipe: str | None = option(None, "a recipe TOML file (overrides --target/--quant)")
+    recipe: str | None = option(None, "a recipe TOML file, or a shipped recipe's name such as "
+                                "executorch-int8-tta8 (overrides --target/--quant)")
     out: str = option("artifacts", "output folder")
     data: str | None = option(None, "HAM10000-layout folder for calibration and parity images "
                               "(the model's train/val split of it)",
@@ -59,7 +60,8 @@ class ExportResult:
 
 def artifact_name(card: ModelCard, recipe: Recipe) -> str:
     t = get_target(recipe.target)
-    return f"{card.architecture}_{t.tag}_{recipe.quantization}{t.suffix}"
+    views = f"_tta{recipe.views}" if recipe.views > 1 else ""
+    return f"{card.architecture}_{t.tag}_{recipe.quantization}{views}{t.suffix}"
 
 
 def _split_images(model_path: Path, card: ModelCard, data: Path, split: str, limit: int,
@@ -123,14 +125,17 @@ class ImageSets:
             self._images[key] = (to_model_input(imgs), labels)
         return self._images[key]
 
-    def eager_logits(self, split: str, n: int) -> np.ndarray:
-        key = (split, n)
+    def eager_logits(self, split: str, n: int, views: int = 1) -> np.ndarray:
+        key = (split, n, views)
         if key not in self._eager:
             x, _ = self.get(split, n)
             import torch
 
+            from .models import with_views
+
+            model = with_views(self.model, views)
             with torch.no_grad():
-                self._eager[key] = np.concatenate([self.model(torch.from_numpy(x[i:i + 64])).numpy()
+                self._eager[key] = np.concatenate([model(torch.from_numpy(x[i:i + 64])).numpy()
                                                    for i in range(0, len(x), 64)])
         return self._eager[key]
 
@@ -149,7 +154,7 @@ def _check(res: ExportResult, module, path: Path, recipe: Recipe, images: ImageS
         res.status = "structure-only" if not res.problems else "failed"
         return
     x, labels = images.get(recipe.parity_split, recipe.parity_images)
-    eager = images.eager_logits(recipe.parity_split, recipe.parity_images)
+    eager = images.eager_logits(recipe.parity_split, recipe.parity_images, recipe.views)
     res.parity = parity_report(eager, _run_artifact(module, path, x), labels)
     res.problems = check_tolerances(res.parity, recipe)
     res.status = "ok" if not res.problems else "failed"
@@ -175,6 +180,11 @@ def export_one(model, card: ModelCard, recipe: Recipe, out: Path, images: ImageS
     calib = images.get(recipe.calibration_split, recipe.calibration_images, seed=1)[0] \
         if calibrated else None
     name = artifact_name(card, recipe)
+    if recipe.views > 1:  # the view average is part of the graph: the card says so
+        from .models import with_views
+
+        model, card = with_views(model, recipe.views), card.with_(views=recipe.views,
+                                                                   flops=card.flops * recipe.views)
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
         try:
             module.export(copy.deepcopy(model).eval(), card, Path(tmp) / name, recipe, calib)
@@ -201,7 +211,7 @@ def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[E
         raise ConfigError(f"{model_path}: export starts from a checkpoint folder (with card.json); "
                           "an exported artifact cannot be exported again")
     if recipes is None:
-        recipes = [Recipe.from_file(Path(cfg.recipe))] if cfg.recipe else resolve(cfg.target, cfg.quant)
+        recipes = [by_name_or_file(cfg.recipe)] if cfg.recipe else resolve(cfg.target, cfg.quant)
     for r in recipes:  # a missing backend fails here, before any conversion
         get_target(r.target).load_module()
     from .checkpoint import load_checkpoint

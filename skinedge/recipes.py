@@ -31,6 +31,7 @@ class Recipe:
     min_cosine: float = 0.999  # mean per-image cosine of logits
     max_abs_diff: float = 1e-3  # on probabilities
     max_balanced_accuracy_drop: float = 0.01
+    views: int = 1  # 8: average the 8 dihedral views inside the graph (8x the compute)
     options: dict = field(default_factory=dict)  # target-specific settings
     source: str = ""
 
@@ -62,6 +63,9 @@ class Recipe:
         if recipe.target not in EXPORT_TARGETS:
             raise ConfigError(f"{path}: unknown target '{recipe.target}'; choose "
                               f"{', '.join(EXPORT_TARGETS)}")
+        if recipe.views not in (1, 8):
+            raise ConfigError(f"{path}: views must be 1 or 8 (the dihedral views), not "
+                              f"{recipe.views!r}")
         target = TARGETS[recipe.target]
         if recipe.quantization not in target.quantizations:
             raise ConfigError(f"{path}: target {recipe.target} has no quantization "
@@ -86,10 +90,23 @@ def all_recipes() -> dict[str, Recipe]:
     return out
 
 
+def by_name_or_file(spec: str) -> Recipe:
+    """``--recipe``: a TOML file, or the name of a shipped recipe (e.g. executorch-int8-tta8)."""
+    if Path(spec).is_file() or spec.endswith(".toml"):
+        return Recipe.from_file(Path(spec))
+    recipes = all_recipes()
+    if spec not in recipes:
+        raise ConfigError(f"{spec}: neither a recipe file nor a shipped recipe; shipped: "
+                          f"{', '.join(sorted(recipes))}")
+    return recipes[spec]
+
+
 def resolve(target: str, quant: str | None) -> list[Recipe]:
     """Recipes for ``target`` ("all" for every export target) and ``quant``: None means the
-    target's default preset (every preset with target "all"); "all" means every preset."""
-    recipes = all_recipes()
+    target's default preset (every preset with target "all"); "all" means every preset.
+    Recipes with test-time views inside the graph (8x the compute) are variants: only
+    ``--recipe NAME`` selects them."""
+    recipes = {k: r for k, r in all_recipes().items() if r.views == 1}
     targets = list(EXPORT_TARGETS) if target == "all" else [target]
     chosen = []
     for t in targets:

@@ -6,7 +6,8 @@ import importlib
 
 from .registry import MODELS, ModelSpec, get_spec, list_models
 
-_LAZY = {"SkinClassifier": ".classifier", "create_model": ".build", "count_flops": ".classifier"}
+_LAZY = {"SkinClassifier": ".classifier", "create_model": ".build", "count_flops": ".classifier",
+         "ViewAverage": ".views", "with_views": ".views"}
 
 __all__ = ["MODELS", "ModelSpec", "get_spec", "list_models", *_LAZY]
 
