@@ -1,12 +1,20 @@
-"""Markdown table of the runs under a `benchmarks/mae_teacher.sh` folder: per run the best
-validation balanced accuracy (the selection criterion) and its test figures; per arm the mean
-over seeds. Usage: python benchmarks/mae_teacher_report.py RUN"""
+"""Markdown tables and a plot of the runs under a `benchmarks/mae_teacher.sh` /
+`benchmarks/ablation.py` folder: per run the best validation balanced accuracy (the selection
+criterion) and its test figures; per arm the mean and sample standard deviation over seeds.
+
+Usage: python benchmarks/mae_teacher_report.py RUN [--plot PNG] [--bench BENCH_JSON]
+  --bench: a `skinedge bench` JSON whose rows give the int8 .pte latency column (batch 1).
+"""
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import sys
+import statistics
 from pathlib import Path
+
+METRICS = [("val_bal", "val bal-acc"), ("test_bal", "test bal-acc"), ("f1", "macro-F1"),
+           ("auc", "AUC"), ("mel", "mel recall")]
 
 
 def rows(root: Path) -> list[dict]:
@@ -14,33 +22,89 @@ def rows(root: Path) -> list[dict]:
     for m in sorted(root.glob("*/metrics.json")):
         doc = json.loads(m.read_text())
         t, v = doc["test"], doc["val"]
+        card = json.loads((m.parent / "best" / "card.json").read_text())
         out.append({"run": m.parent.name, "arm": re.sub(r"_s\d+$", "", m.parent.name),
+                    "arch": card["architecture"], "gflops": card["flops"] / 1e9,
                     "epochs": len(doc["history"]), "val_bal": v["balanced_accuracy"],
                     "test_bal": t["balanced_accuracy"], "f1": t["macro_f1"], "auc": t["auc_ovr"],
                     "mel": t["per_class"]["mel"]["recall"], "n": t["n"]})
     return out
 
 
-def main(root: Path) -> None:
-    rs = rows(root)
+def mean_sd(xs: list[float]) -> str:
+    sd = statistics.stdev(xs) if len(xs) > 1 else float("nan")
+    return f"{statistics.mean(xs):.4f} ± {sd:.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+
+
+def pte_latency(bench: Path | None) -> dict[str, float]:
+    """architecture -> median batch-1 latency (ms) of its int8 .pte in a bench JSON."""
+    if bench is None:
+        return {}
+    out = {}
+    for r in json.loads(bench.read_text())["rows"]:
+        if r.get("status") == "ok" and r.get("kind") == "artifact" and r.get("path", "").endswith(
+                "_int8.pte"):
+            lat = r["latency_ms"].get("1") or next(iter(r["latency_ms"].values()))
+            out[Path(r["path"]).name.split("_xnnpack")[0]] = lat["median"]
+    return out
+
+
+def arm_table(rs: list[dict], latency: dict[str, float]) -> list[str]:
+    lines = ["| arm | seeds | " + " | ".join(h for _, h in METRICS) + " | GFLOPs | int8 .pte ms |",
+             "|---|---|" + "---|" * (len(METRICS) + 2)]
+    for a in sorted({r["arm"] for r in rs}):
+        sel = [r for r in rs if r["arm"] == a]
+        cells = [mean_sd([r[k] for r in sel]) for k, _ in METRICS]
+        lat = latency.get(sel[0]["arch"])
+        lines.append(f"| {a} | {len(sel)} | " + " | ".join(cells) +
+                     f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
+    return lines
+
+
+def plot(rs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = sorted({r["arm"] for r in rs})
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.5 * len(arms) + 1.8), sharey=True)
+    for ax, (k, title) in zip(axes, [("val_bal", "val balanced accuracy (selects)"),
+                                     ("test_bal", "test balanced accuracy (reports)"),
+                                     ("mel", "test melanoma recall")]):
+        for y, a in enumerate(arms):
+            xs = [r[k] for r in rs if r["arm"] == a]
+            ax.scatter(xs, [y] * len(xs), color="tab:blue", alpha=0.7)
+            ax.plot([sum(xs) / len(xs)] * 2, [y - 0.3, y + 0.3], color="black")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(arms)), arms)
+    fig.suptitle("one dot per seed, bar = mean (lesion-disjoint split, development data)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("--plot", type=Path)
+    p.add_argument("--bench", type=Path)
+    a = p.parse_args()
+    rs = rows(a.run)
     print("| run | epochs | val bal-acc (best) | test bal-acc | macro-F1 | AUC | mel recall | n |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rs:
         print(f"| {r['run']} | {r['epochs']} | {r['val_bal']:.4f} | {r['test_bal']:.4f} | "
               f"{r['f1']:.4f} | {r['auc']:.4f} | {r['mel']:.3f} | {r['n']} |")
-    arms = sorted({r["arm"] for r in rs})
-    print("\n| arm | seeds | mean val bal-acc | mean test bal-acc | mean mel recall |")
-    print("|---|---|---|---|---|")
-    for a in arms:
-        sel = [r for r in rs if r["arm"] == a]
-        mean = lambda k: sum(r[k] for r in sel) / len(sel)  # noqa: E731
-        print(f"| {a} | {len(sel)} | {mean('val_bal'):.4f} | {mean('test_bal'):.4f} | "
-              f"{mean('mel'):.3f} |")
-    pre = root / "pretrain" / "last" / "trainer_state.json"
+    print("\nMean ± sample standard deviation over seeds:\n")
+    print("\n".join(arm_table(rs, pte_latency(a.bench))))
+    pre = a.run / "pretrain" / "last" / "trainer_state.json"
     if pre.is_file():
         st = json.loads(pre.read_text())
         print(f"\nMAE: {st['epoch']} epochs, best val masked-patch loss {st['best']:.4f}")
+    if a.plot:
+        plot(rs, a.plot)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main()
