@@ -15,7 +15,7 @@ from skinedge.distributed import DistEnv
 from skinedge.models import create_model
 from skinedge.pretrain.mae import MaskedAutoencoder, patchify, unpatchify
 from skinedge.train.loop import lr_scales
-from skinedge.train.objectives import DistillationObjective
+from skinedge.train.objectives import CachedTeacher, DistillationObjective, LiveTeachers
 
 SMOKE = ["--preset", "smoke", "--no-progress"]
 
@@ -128,7 +128,7 @@ def test_distillation_loss_against_hand_computed_values():
     t1, t2, s = torch.randn(4, 7), torch.randn(4, 7), torch.randn(4, 7, requires_grad=True)
     y = torch.tensor([0, 4, 4, 6])
     T = 3.0
-    obj = DistillationObjective(DistEnv(), [_Fixed(t1), _Fixed(t2)], kd_weight=0.25,
+    obj = DistillationObjective(DistEnv(), LiveTeachers([_Fixed(t1), _Fixed(t2)]), kd_weight=0.25,
                                 temperature=T, hard=False)
     parts = obj(_Fixed(s), torch.rand(4, 3, 8, 8), y)
     p = (torch.softmax(t1 / T, 1) + torch.softmax(t2 / T, 1)) / 2
@@ -151,3 +151,56 @@ def test_distill_cli_trains_a_student(mae_run, tmp_path):
     assert np.isfinite(hist[0]["train_kd_loss"])
     r = run_cli("distill", "--img-size", "32", "--out", str(tmp_path / "n"), "--no-progress")
     assert r.returncode == 2 and "--teacher" in r.stderr
+
+
+def test_cached_teacher_looks_up_rows_and_averages_views():
+    z = torch.randn(5, 8, 7)
+    T = 2.0
+    got = CachedTeacher(z)(torch.rand(2, 3, 8, 8), torch.tensor([3, 1]), T)
+    want = torch.stack([torch.softmax(z[r] / T, -1).mean(0) for r in (3, 1)])
+    assert torch.allclose(got, want)
+    with pytest.raises(ValueError, match="mixup"):
+        DistillationObjective(DistEnv(), CachedTeacher(z), 0.5, T, False, mixup=0.2)
+
+
+def test_teach_writes_labels_that_distill_reads(mae_run, tmp_path):
+    from safetensors import safe_open
+
+    from skinedge.checkpoint import load_checkpoint
+    from skinedge.data import read_ham10000
+    from skinedge.data.cache import cached_images
+    from skinedge.layout import SAMPLE_DATA
+
+    labels = tmp_path / "labels.safetensors"
+    r = run_cli("teach", "--teacher", str(mae_run / "best"), "--out", str(labels),
+                "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "x 8 views" in r.stdout
+    with safe_open(str(labels), "pt") as f:
+        meta, z = json.loads(f.metadata()["skinedge"]), f.get_tensor("logits")
+    assert z.shape == (len(meta["image_ids"]), 8, 7)
+    # view 0 is the centre crop: the teacher's own logits on that image, computed here
+    model, card = load_checkpoint(mae_run / "best")
+    ds = read_ham10000(SAMPLE_DATA)
+    i = next(k for k, rec in enumerate(ds.records) if rec.image_id == meta["image_ids"][0])
+    x = torch.from_numpy(np.asarray(cached_images([ds.records[i]], card.input_size,
+                                                  progress=False))).permute(0, 3, 1, 2) / 255.0
+    with torch.no_grad():
+        direct = model.eval()(x.float())[0]
+    assert torch.allclose(z[0, 0].float(), direct, atol=2e-2)
+    common = ["--img-size", "32", "--epochs", "1", "--max-batches", "2", "--no-progress"]
+    r = run_cli("distill", "--teacher-labels", str(labels), "--split-file",
+                str(mae_run / "split.json"), "--out", str(tmp_path / "s"), *common)
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((tmp_path / "s" / "metrics.json").read_text())["history"]
+    assert np.isfinite(hist[0]["train_kd_loss"]) and hist[0]["train_kd_loss"] > 0
+    # the same labels against another split, both teacher kinds, mixup: refused, nothing written
+    for extra, message in ((["--seed", "5"], "another split"),
+                           (["--teacher", str(mae_run / "best")], "not both"),
+                           (["--split-file", str(mae_run / "split.json"), "--mixup", "0.2"],
+                            "mixup")):
+        out = tmp_path / f"bad{len(extra)}{message[:3]}"
+        r = run_cli("distill", "--teacher-labels", str(labels), "--out", str(out), *common,
+                    *extra)
+        assert r.returncode == 2 and message in r.stderr, (extra, r.stderr)
+        assert not (out / "best").exists()

@@ -43,7 +43,8 @@ def rank_batches(order: np.ndarray, batch_size: int, rank: int = 0, world: int =
 
 
 class CachedImages(Dataset):
-    """uint8 images [N, S, S, 3] (e.g. a memory map) -> (float [3, S, S] in [0, 1], label).
+    """uint8 images [N, S, S, 3] (e.g. a memory map) -> (float [3, S, S] in [0, 1], label,
+    row): ``row`` is the image's row in ``images`` (cached teacher labels are looked up by it).
 
     Item ``d`` is the d-th *draw* of the epoch: image ``indices[order[d]]`` (``set_epoch``
     gives the order). Its augmentation is keyed by (seed, epoch, d), not by the image, so an
@@ -66,4 +67,4 @@ class CachedImages(Dataset):
         img = torch.from_numpy(np.array(self.images[j])).permute(2, 0, 1)
         if self.augment_cfg is not None:
             img = augment(img, self.augment_cfg, sample_generator(self.seed, self.epoch, d))
-        return img.float().div_(255.0), int(self.labels[j])
+        return img.float().div_(255.0), int(self.labels[j]), j

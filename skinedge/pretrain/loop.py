@@ -38,7 +38,7 @@ class MaskingObjective:
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self.step = epoch, 0
 
-    def __call__(self, net, x: torch.Tensor, y: torch.Tensor) -> dict:
+    def __call__(self, net, x: torch.Tensor, y: torch.Tensor, rows=None) -> dict:
         g = torch.Generator().manual_seed(
             int(np.random.SeedSequence([self.seed, self.rank, self.epoch, self.step]).generate_state(1)[0]))
         self.step += 1

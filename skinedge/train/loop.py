@@ -165,11 +165,11 @@ def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: Cached
     bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show,
                unit="batch", leave=False)
     with global_batch_norm(env):
-        for i, (x, y) in enumerate(bar):
+        for i, (x, y, rows) in enumerate(bar):
             x, y = x.to(env.device, non_blocking=True), y.to(env.device, non_blocking=True)
             set_lr(opt, lr_at(cfg, epoch * steps + i, steps))
             with torch.autocast(env.device.type, torch.bfloat16, enabled=env.device.type == "cuda"):
-                parts = objective(net, x, y)
+                parts = objective(net, x, y, rows)
             opt.zero_grad(set_to_none=True)
             parts["loss"].backward()
             opt.step()

@@ -60,41 +60,69 @@ class SupervisedObjective:
     def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
 
-    def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-        """x: [B, 3, S, S] in [0, 1]; y: [B] class indices -> {"loss"}."""
+    def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 rows: torch.Tensor | None = None) -> dict:
+        """x: [B, 3, S, S] in [0, 1]; y: [B] class indices; rows: [B] the images' rows in the
+        training arrays -> {"loss"}."""
         x, y2, lam = mix_batch(x, y, self.mixup, self.cutmix)
         logits = net(x)
         per = lam * self.cross_entropy(logits, y) + (1 - lam) * self.cross_entropy(logits, y2)
         return {"loss": global_mean(per, self.weights(y), self.env)}
 
 
-class DistillationObjective(SupervisedObjective):
-    """(1 - kd_weight) x task loss + kd_weight x distillation loss. The teachers (one, or an
-    ensemble whose probabilities are averaged) score the *same augmented batch* the student
-    sees ("consistent teaching"), each at its own input size, under no_grad. Soft: KL between
-    temperature-softened distributions (x T^2, Hinton); hard: cross-entropy with the teachers'
-    top-1 (DeiT's hard distillation)."""
+class LiveTeachers:
+    """Teachers (one, or an ensemble whose probabilities are averaged) that score the *same
+    augmented batch* the student sees ("consistent teaching"), each at its own input size,
+    under no_grad."""
 
-    def __init__(self, env: DistEnv, teachers: list[torch.nn.Module], kd_weight: float,
-                 temperature: float, hard: bool, **task):
-        super().__init__(env, **task)
+    def __init__(self, teachers: list[torch.nn.Module]):
         self.teachers = [t.eval().requires_grad_(False) for t in teachers]
-        self.kd_weight, self.temperature, self.hard = kd_weight, temperature, hard
 
     @torch.no_grad()
-    def teacher_probs(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, rows: torch.Tensor | None, temperature: float):
         """[B, K]: the mean over teachers of softmax(logits / T)."""
         out = 0
         for t in self.teachers:
             size = t.input_size
             xt = x if x.shape[-1] == size else F.interpolate(
                 x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            out = out + torch.softmax(t(xt).float() / self.temperature, dim=1)
+            out = out + torch.softmax(t(xt).float() / temperature, dim=1)
         return out / len(self.teachers)
 
-    def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+
+class CachedTeacher:
+    """Teacher logits computed once per training image (``skinedge teach``: the mean over
+    fixed views), looked up by the image's row: the teacher costs nothing per step, but it
+    no longer sees the student's exact augmented view."""
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits  # [N rows, V views, K]
+
+    def __call__(self, x: torch.Tensor, rows: torch.Tensor, temperature: float):
+        z = self.logits[rows.to(self.logits.device)].to(x.device).float()
+        return torch.softmax(z / temperature, dim=-1).mean(1)
+
+
+class DistillationObjective(SupervisedObjective):
+    """(1 - kd_weight) x task loss + kd_weight x distillation loss. Soft: KL between
+    temperature-softened distributions (x T^2, Hinton); hard: cross-entropy with the teachers'
+    top-1 (DeiT's hard distillation). ``teacher`` is a LiveTeachers or a CachedTeacher."""
+
+    def __init__(self, env: DistEnv, teacher, kd_weight: float, temperature: float,
+                 hard: bool, **task):
+        super().__init__(env, **task)
+        self.teacher, self.kd_weight, self.temperature, self.hard = \
+            teacher, kd_weight, temperature, hard
+        if isinstance(teacher, CachedTeacher) and (self.mixup or self.cutmix):
+            raise ValueError("cached teacher labels are per image: no mixup/cutmix")
+
+    def teacher_probs(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        return self.teacher(x, rows, self.temperature)
+
+    def __call__(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 rows: torch.Tensor | None = None) -> dict:
         x, y2, lam = mix_batch(x, y, self.mixup, self.cutmix)
-        target = self.teacher_probs(x)
+        target = self.teacher_probs(x, rows)
         logits = net(x)
         task = lam * self.cross_entropy(logits, y) + (1 - lam) * self.cross_entropy(logits, y2)
         if self.hard:
