@@ -8,17 +8,17 @@ from typing import Sequence
 import numpy as np
 
 from .card import ModelCard
-from .errors import SkinedgeError
+from .errors import ConfigError, ModelOutputError, SkinedgeError
 from .layout import DEFAULT_MODEL, SAMPLE_DATA  # noqa: F401  (public: skinedge.api.SAMPLE_DATA)
-from .preprocess import ImageInput, load_image, resize_center_crop, to_model_input
+from .preprocess import ImageInput, model_image, to_model_input
 from .targets import get_target, target_for_path
-
 
 
 @dataclass(frozen=True)
 class Prediction:
     """label: top-1 class code; probabilities: every class; top_k: [(label, p)] best first.
-    For a batch item that could not be read, label is None and error says why."""
+    For a batch item that failed (unreadable image, non-finite model output), label is None,
+    probabilities and top_k are empty, and error says why."""
 
     source: str
     label: str | None
@@ -56,29 +56,63 @@ class Classifier:
 
     def preprocess(self, image: ImageInput, name: str | None = None) -> np.ndarray:
         """Any supported input -> uint8 [S, S, 3] by the card's resize policy."""
-        return resize_center_crop(load_image(image, name), self.card.input_size)
+        return model_image(image, self.card.input_size, name)
+
+    def _probabilities(self, images_hwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """uint8 [N, S, S, 3] -> float64 probabilities [N, K]; a row is all NaN where any of
+        the model's logits for that image was NaN or inf."""
+        out, k = [], len(self.labels)
+        for start in range(0, len(images_hwc), batch_size):
+            chunk = np.asarray(images_hwc[start:start + batch_size])
+            logits = np.asarray(self.runtime.run(to_model_input(chunk)))
+            if logits.shape != (len(chunk), k):
+                raise ModelOutputError(f"{self.path}: the model gave outputs of shape "
+                                       f"{logits.shape} for {len(chunk)} images, but its card "
+                                       f"has {k} labels")
+            finite = np.isfinite(logits).all(axis=1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                probs = softmax(logits)
+            probs[~finite] = np.nan
+            out.append(probs)
+        return np.concatenate(out) if out else np.zeros((0, k))
+
+    def _not_finite(self, what: str) -> str:
+        return (f"{what}: the model's output is not finite (NaN or inf), so no label is given; "
+                f"the model may be corrupt: check it with `skinedge inspect {self.path}`")
 
     def predict_batch_array(self, images_hwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """uint8 [N, S, S, 3] -> probabilities [N, K]."""
-        out = []
-        for start in range(0, len(images_hwc), batch_size):
-            out.append(softmax(self.runtime.run(to_model_input(np.asarray(images_hwc[start:start + batch_size])))))
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
+        """uint8 [N, S, S, 3] -> probabilities [N, K]. Raises ModelOutputError when the model's
+        output for any image is not finite: a score over NaN would mean nothing."""
+        probs = self._probabilities(images_hwc, batch_size)
+        bad = int(np.isnan(probs).any(axis=1).sum())
+        if bad:
+            raise ModelOutputError(self._not_finite(f"{self.path}: {bad} of {len(probs)} images"))
+        return probs
 
     def _result(self, source: str, probs: np.ndarray, top_k: int) -> Prediction:
+        if np.isnan(probs).any():
+            return Prediction(source, None, error=self._not_finite(source))
         order = np.argsort(-probs, kind="stable")[:top_k]  # ties: first class, as argmax
         return Prediction(source, self.labels[int(order[0])],
                           {c: float(p) for c, p in zip(self.labels, probs)},
                           [(self.labels[int(i)], float(probs[i])) for i in order])
 
     def predict(self, image: ImageInput | Sequence[ImageInput], top_k: int = 3):
-        """One image -> Prediction (raises DataError on a bad image).
-        A list -> list of Prediction; a bad item gets ``error`` set, the rest still run."""
+        """One image -> Prediction; raises DataError on a bad image, ModelOutputError on a
+        non-finite model output. A list -> list of Prediction; an item that fails gets
+        ``error`` set (and no label), the rest still run.
+
+        Accepted images: a file path, a PIL image or a numpy array; value ranges in
+        ``skinedge.preprocess.load_image`` (uint8 0..255, uint16 0..65535, float in [0, 1])."""
+        if top_k < 1:
+            raise ConfigError(f"top_k={top_k}: must be at least 1")
         if isinstance(image, (list, tuple)):
             return self._predict_many(list(image), top_k)
         name = str(image) if isinstance(image, (str, Path)) else type(image).__name__
-        probs = self.predict_batch_array(self.preprocess(image)[None])[0]
-        return self._result(name, probs, top_k)
+        result = self._result(name, self._probabilities(self.preprocess(image)[None])[0], top_k)
+        if result.error:
+            raise ModelOutputError(result.error)
+        return result
 
     def _predict_many(self, images: list, top_k: int) -> list[Prediction]:
         ok, arrays, results = [], [], [None] * len(images)
@@ -90,7 +124,7 @@ class Classifier:
             except SkinedgeError as exc:
                 results[i] = Prediction(name, None, error=str(exc))
         if arrays:
-            probs = self.predict_batch_array(np.stack(arrays))
+            probs = self._probabilities(np.stack(arrays))
             for (i, name), p in zip(ok, probs):
                 results[i] = self._result(name, p, top_k)
         return results

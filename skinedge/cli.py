@@ -206,8 +206,8 @@ def _run_predict(a) -> int:
             print(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  [{top}]")
     bad = sum(1 for r in results if r.error)
     if bad:
-        print(f"skinedge predict: {bad} of {len(results)} image(s) could not be read",
-              file=sys.stderr)
+        print(f"skinedge predict: {bad} of {len(results)} image(s) failed (unreadable, or "
+              "no finite model output); the others were classified", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -269,11 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .data.cli import add_cache
     from .pretrain.cli import add_pretrain
     from .synth.cli import add_synth
 
     for add in (_add_train, _add_distill, _add_pipeline, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
-                add_synth, add_pretrain):
+                add_synth, add_pretrain, add_cache):
         add(sub)
     return p
 

@@ -26,3 +26,7 @@ class BackendMissingError(SkinedgeError):
             f"the optional backend '{package}' is not installed; "
             f"install it with: pip install 'skinedge[{extra}]'"
         )
+
+
+class ModelOutputError(SkinedgeError):
+    """A model gave a non-finite output (NaN or inf): never turned into a label."""

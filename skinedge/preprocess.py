@@ -5,10 +5,14 @@ Policy (named in every model card as ``resize``): decode, apply EXIF orientation
 8-bit RGB, resize so the shorter side equals the model's input size (bilinear, antialiased),
 then center-crop a square. Normalization (mean/std) is inside the model graph, so callers feed
 RGB values scaled to [0, 1].
+
+Work per image is bounded before anything is allocated: at most MAX_PIXELS decoded, an aspect
+ratio of at most MAX_ASPECT_RATIO:1, at most MAX_RESIZED_PIXELS after the resize, and a file
+is read only as far as its format needs. Accepted value ranges: ``load_image``.
 """
 from __future__ import annotations
 
-import io
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
@@ -22,30 +26,73 @@ RESIZE_POLICY = "shorter_side_then_center_crop"
 INTERPOLATION = "bilinear"
 # Bump whenever model_image's output pixels change: it is part of the image cache's key, so
 # cached arrays from an older preprocessing are never mixed with freshly decoded ones.
-PREPROCESS_VERSION = 1
+# 2: float (mode F) images are read in [0, 1], mode I images in 0..255 (others are refused).
+PREPROCESS_VERSION = 2
 # Pillow's own bomb check warns at ~89 MP and errors at twice that; we want a clear error
 # earlier, before any pixels are decoded: 50 MP is well above any dermatoscope photo.
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 8
+# The policy scales the shorter side to the input size before cropping, so the resize
+# allocates in proportion to the aspect ratio (a 4.7 KB PNG of 200000x8 took 1.8 GB). A lesion
+# photo is about 4:3; both limits are checked from the header, before anything is allocated.
+MAX_ASPECT_RATIO = 10
+MAX_RESIZED_PIXELS = 16_000_000  # the resized image before the crop: 48 MB of RGB
+# Float values within half a uint8 step outside [0, 1] are rounding noise: they become 0 or 255.
+FLOAT_SLACK = 0.5 / 255
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _check_range(arr: np.ndarray, hi: float, name: str, what: str, hint: str) -> None:
+    """Refuse values outside [0, hi] (plus FLOAT_SLACK for floats), naming the range found."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DataError(f"{name}: {what} contains NaN or inf")
+    lo_found, hi_found = float(arr.min()), float(arr.max())
+    slack = FLOAT_SLACK if arr.dtype.kind == "f" else 0
+    if lo_found < -slack or hi_found > hi + slack:
+        accepted = "[0, 1]" if arr.dtype.kind == "f" else f"0..{hi:g}"
+        raise DataError(f"{name}: {what} values span [{lo_found:g}, {hi_found:g}], outside "
+                        f"the accepted {accepted}; {hint}")
+
+
+def _to_uint8(arr: np.ndarray, hi: float) -> np.ndarray:
+    """Values in [0, hi] -> uint8 0..255, rounded."""
+    if arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
+        arr = arr.astype(np.float32)
+    if hi == 1.0:
+        return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.clip(arr.astype(np.float64) / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _grey_to_rgb(img: Image.Image, name: str) -> Image.Image:
+    """Modes F (float, [0, 1]), I (32-bit int, 0..255) and I;16* (0..65535) -> RGB."""
+    arr = np.asarray(img)
+    if img.mode == "F":
+        _check_range(arr, 1.0, name, "float image (mode F)",
+                     "scale it to [0, 1] first, or save it as 8-bit")
+        return Image.fromarray(_to_uint8(arr, 1.0), mode="L").convert("RGB")
+    if img.mode == "I":
+        _check_range(arr, 255, name, "32-bit integer image (mode I)",
+                     "for 16-bit data pass a uint16 array or an I;16 image")
+        return Image.fromarray(arr.astype(np.uint8), mode="L").convert("RGB")
+    return Image.fromarray(_to_uint8(arr, 65535.0), mode="L").convert("RGB")
+
+
+def _to_rgb(img: Image.Image, name: str) -> Image.Image:
     """Convert any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F...) to 8-bit RGB."""
     if img.mode == "RGB":
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr8 = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr8, mode="L").convert("RGB")
+        return _grey_to_rgb(img, name)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Composite on white: a transparent background is not skin, but black would be a lesion.
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, rgba).convert("RGB")
-    return img.convert("RGB")
+    try:
+        return img.convert("RGB")
+    except ValueError as exc:  # e.g. LAB: Pillow has no conversion to RGB
+        raise DataError(f"{name}: image mode {img.mode} is not supported ({exc})") from None
 
 
 def _check_size(size: tuple[int, int], name: str) -> None:
@@ -57,43 +104,102 @@ def _check_size(size: tuple[int, int], name: str) -> None:
         )
     if min(w, h) < MIN_SIDE:
         raise DataError(f"{name}: image is {w}x{h}, too small to classify (min side {MIN_SIDE} px)")
+    if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise DataError(f"{name}: image is {w}x{h}, aspect ratio {max(w, h) / min(w, h):.0f}:1, "
+                        f"over the {MAX_ASPECT_RATIO}:1 limit (a lesion photo is about 4:3); "
+                        "crop it to the lesion first")
+
+
+def _read_error(name: str, exc: OSError) -> DataError:
+    if exc.errno is None:  # Pillow's decoders raise OSErrors without an errno for bad data
+        return DataError(f"{name}: corrupt or truncated image ({exc})")
+    return DataError(f"{name}: cannot read the file: {exc.strerror}")
+
+
+def _decode(f, name: str) -> Image.Image:
+    """An open binary file -> decoded RGB image. Image.open reads only the header it needs to
+    identify the format, so the size checks run before the pixels are read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(f)
+            _check_size(img.size, name)
+            img.load()
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not a readable image (unknown or unsupported format)") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataError(f"{name}: image too large, possible decompression bomb ({exc})") from None
+    except (SyntaxError, EOFError, ValueError) as exc:  # malformed headers or tiles
+        raise DataError(f"{name}: corrupt or truncated image ({exc})") from None
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+    return _to_rgb(ImageOps.exif_transpose(img), name)
+
+
+def _load_file(path: Path, name: str) -> Image.Image:
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{name}: file not found") from None
+    except OSError as exc:  # name too long, permission denied on a folder, I/O error
+        raise _read_error(name, exc) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{name}: is a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{name}: not a regular file")
+    try:
+        with path.open("rb") as f:
+            if not f.read(1):  # not st_size: /proc and FUSE files may report 0
+                raise DataError(f"{name}: file is empty (0 bytes)")
+            f.seek(0)
+            return _decode(f, name)
+    except OSError as exc:  # from open() or the first read: permission denied, I/O error
+        raise _read_error(name, exc) from None
+
+
+def _from_pil(img: Image.Image, name: str) -> Image.Image:
+    _check_size(img.size, name)
+    try:
+        img.load()
+    except ValueError as exc:  # "Operation on closed image"
+        raise DataError(f"{name}: cannot read the image: {exc}") from None
+    except OSError as exc:  # a lazily opened file that turns out corrupt or unreadable
+        raise _read_error(name, exc) from None
+    return _to_rgb(ImageOps.exif_transpose(img), name)
+
+
+def _display_name(src, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(src, (str, Path)):
+        return str(src)
+    if isinstance(src, Image.Image):
+        return "<PIL image>"
+    return "<array>" if isinstance(src, np.ndarray) else "<input>"
 
 
 def load_image(src: ImageInput, name: str | None = None) -> Image.Image:
-    """Decode ``src`` (path, PIL image or HxW / HxWxC uint8/uint16/float array) to RGB.
+    """Decode ``src`` to an RGB PIL image. Accepted inputs and value ranges:
 
-    Raises DataError naming the file for a missing, empty, truncated, non-image,
-    too-large or too-small input.
+    - a file path (JPEG, PNG, TIFF, ... anything Pillow reads; the first frame);
+    - a PIL image: 8-bit modes (L, P, RGB, RGBA, LA, CMYK, ...) as they are, I;16 as 0..65535,
+      I (32-bit int) as 0..255, F (32-bit float) as [0, 1];
+    - a numpy array HxW or HxWxC (C = 1, 3 or 4, RGB(A) order): uint8 0..255,
+      uint16 0..65535, float in [0, 1].
+
+    Transparent pixels are composited on white. Values outside these ranges (a float image
+    holding 0..255, say) are refused with the range found, never clipped or rescaled silently.
+    Raises DataError naming the file for a missing, unreadable, empty, truncated, non-image,
+    too-large, too-small or too-elongated (over MAX_ASPECT_RATIO:1) input.
     """
+    name = _display_name(src, name)
     if isinstance(src, (str, Path)):
-        path = Path(src)
-        name = name or str(path)
-        if not path.is_file():
-            raise DataError(f"{name}: file not found")
-        data = path.read_bytes()
-        if not data:
-            raise DataError(f"{name}: file is empty (0 bytes)")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(io.BytesIO(data))
-                _check_size(img.size, name)
-                img.load()
-        except UnidentifiedImageError:
-            raise DataError(f"{name}: not a readable image (unknown or unsupported format)") from None
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise DataError(f"{name}: image too large, possible decompression bomb ({exc})") from None
-        except OSError as exc:  # truncated or corrupt JPEG/PNG data
-            raise DataError(f"{name}: corrupt or truncated image ({exc})") from None
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img)
+        return _load_file(Path(src), name)
     if isinstance(src, Image.Image):
-        name = name or "<PIL image>"
-        _check_size(src.size, name)
-        return _to_rgb(ImageOps.exif_transpose(src))
+        return _from_pil(src, name)
     if isinstance(src, np.ndarray):
-        return _array_to_image(src, name or "<array>")
-    raise DataError(f"{name or '<input>'}: unsupported input type {type(src).__name__}; "
+        return _array_to_image(src, name)
+    raise DataError(f"{name}: unsupported input type {type(src).__name__}; "
                     "pass a file path, a PIL image or a numpy array")
 
 
@@ -107,21 +213,31 @@ def _array_to_image(arr: np.ndarray, name: str) -> Image.Image:
     if arr.dtype == np.uint8:
         a8 = arr
     elif arr.dtype == np.uint16:
-        a8 = (arr.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+        a8 = _to_uint8(arr, 65535.0)
     elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise DataError(f"{name}: float array contains NaN or inf")
-        a8 = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        _check_range(arr, 1.0, name, "float array",
+                     "divide 0..255 data by 255, or pass a uint8 array")
+        a8 = _to_uint8(arr, 1.0)
     else:
         raise DataError(f"{name}: unsupported array dtype {arr.dtype} (use uint8, uint16 or float)")
-    return _to_rgb(Image.fromarray(np.ascontiguousarray(a8)))
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(a8)), name)
 
 
-def resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
-    """RGB PIL image -> uint8 array [size, size, 3] by the card's resize policy."""
-    w, h = img.size
+def resized_shape(w: int, h: int, size: int) -> tuple[int, int]:
+    """(width, height) of a w x h image after the shorter side is scaled to ``size``."""
     scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    return max(size, round(w * scale)), max(size, round(h * scale))
+
+
+def resize_center_crop(img: Image.Image, size: int, name: str = "<image>") -> np.ndarray:
+    """RGB PIL image -> uint8 array [size, size, 3] by the card's resize policy. Raises
+    DataError, before allocating, when the resized image would exceed MAX_RESIZED_PIXELS."""
+    w, h = img.size
+    nw, nh = resized_shape(w, h, size)
+    if nw * nh > MAX_RESIZED_PIXELS:
+        raise DataError(f"{name}: a {w}x{h} image resized to the model's {size} px input would "
+                        f"be {nw}x{nh} ({nw * nh / 1e6:.0f} MP) before the crop, over the "
+                        f"{MAX_RESIZED_PIXELS / 1e6:.0f} MP limit; crop it to the lesion first")
     img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
     left, top = (nw - size) // 2, (nh - size) // 2
     return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
@@ -131,7 +247,8 @@ def model_image(src: ImageInput, size: int, name: str | None = None) -> np.ndarr
     """Any supported input -> uint8 [size, size, 3] RGB by the card's policy. The one path every
     caller takes (the predict API, the image cache behind eval, training, export and bench), so
     a file gives the model the same bytes whichever way it arrives."""
-    return resize_center_crop(load_image(src, name), size)
+    name = _display_name(src, name)
+    return resize_center_crop(load_image(src, name), size, name)
 
 
 def to_model_input(batch_hwc: np.ndarray) -> np.ndarray:

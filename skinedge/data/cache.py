@@ -2,20 +2,31 @@
 training resolution, and kept as one uint8 array [N, S, S, 3] on disk, so an epoch on two
 cores is spent training rather than decoding JPEGs.
 
+Where: ``$SKINEDGE_CACHE``, else ``~/.cache/skinedge``. How much: at most
+``$SKINEDGE_CACHE_MAX`` bytes (default 5 GiB; "500M", "2G" also read; 0 turns caching off).
+Before an entry is written, the least recently used entries (by the time of their last
+read or write) are deleted until it fits; an entry larger than the whole cap is not kept.
+``skinedge cache info`` and ``skinedge cache clear`` show and empty it.
+
 The cache key covers each file's path, size and mtime, the resolution, the resize policy,
 the preprocessing version and the bytes the preprocessing makes of a fixed probe image: a
 changed image, setting, preprocessing code or Pillow/libjpeg build makes a new cache, so a
 cached array always equals what ``preprocess.model_image`` (the predict path) gives now.
-Files are written to a temporary name and renamed, so an interrupted build leaves no
-half-written cache.
+Entries are written to a temporary name and renamed (``atomic.replacing``), so an
+interrupted build leaves no half-written entry.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import os
+import re
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,14 +34,104 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..atomic import replacing
+from ..errors import ConfigError, SkinedgeError
 from ..preprocess import PREPROCESS_VERSION, RESIZE_POLICY, model_image
 from .ham10000 import Record
 
 CACHE_VERSION = 1  # the layout of the cache files
+DEFAULT_MAX_BYTES = 5 * 2**30  # the full HAM10000 at 224 px is 1.5 GB; at 128 px 0.5 GB
+ENTRY_GLOB = "images_*px_*.npy"
+LEFTOVER_GLOB = ".images_*px_*.tmp*.npy"  # atomic.replacing's names, left by a killed writer
+LEFTOVER_AGE_S = 3600  # older than this, a temporary file is no write in progress
+NPY_HEADER_BYTES = 128  # what np.save puts before the array of a 4-d uint8 array
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("SKINEDGE_CACHE", Path.home() / ".cache" / "skinedge"))
+    """The cache folder: ``$SKINEDGE_CACHE``, else ``~/.cache/skinedge``."""
+    return Path(os.environ.get("SKINEDGE_CACHE") or Path.home() / ".cache" / "skinedge")
+
+
+def cache_limit() -> int:
+    """Bytes the cache may hold: ``$SKINEDGE_CACHE_MAX``, a byte count or a number with K, M,
+    G or T (powers of 1024: "500M", "1.5G", "2GiB"); 0 turns caching off. Default 5 GiB."""
+    raw = os.environ.get("SKINEDGE_CACHE_MAX", "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    m = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?", raw.upper())
+    if not m:
+        raise ConfigError(f"SKINEDGE_CACHE_MAX={raw}: not a size; give a byte count or a "
+                          "number with K, M, G or T (e.g. 5G), or 0 to turn the cache off")
+    return int(float(m[1]) * _UNITS[m[2]])
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    path: Path
+    bytes: int
+    last_used_ns: int  # the file's mtime: set when written and on every read
+
+
+def cache_entries(root: Path | None = None) -> list[CacheEntry]:
+    """The entries in ``root`` (default: the cache folder), least recently used first."""
+    out = []
+    for p in Path(root or cache_root()).glob(ENTRY_GLOB):
+        with contextlib.suppress(FileNotFoundError):  # evicted by another process meanwhile
+            st = p.stat()
+            out.append(CacheEntry(p, st.st_size, st.st_mtime_ns))
+    return sorted(out, key=lambda e: (e.last_used_ns, e.path.name))
+
+
+def _leftovers(root: Path, min_age_s: float) -> list[Path]:
+    """Temporary files of writers killed mid-write (none younger than ``min_age_s``)."""
+    now, out = time.time(), []
+    for p in root.glob(LEFTOVER_GLOB):
+        with contextlib.suppress(FileNotFoundError):
+            if now - p.stat().st_mtime >= min_age_s:
+                out.append(p)
+    return out
+
+
+def _evict(root: Path, budget: int) -> None:
+    """Delete least recently used entries until the rest take at most ``budget`` bytes, and
+    temporary files left by killed writers. A process that has an evicted entry open or
+    memory-mapped keeps reading it (POSIX unlink semantics)."""
+    for p in _leftovers(root, LEFTOVER_AGE_S):
+        with contextlib.suppress(OSError):
+            p.unlink()
+    entries = cache_entries(root)
+    total = sum(e.bytes for e in entries)
+    for e in entries:
+        if total <= budget:
+            break
+        with contextlib.suppress(OSError):
+            e.path.unlink()
+        total -= e.bytes
+
+
+def clear_cache(root: Path | None = None) -> tuple[int, int]:
+    """Delete every entry (and leftover temporary file) in the cache folder, nothing else
+    there; returns (entries deleted, bytes freed)."""
+    root = Path(root or cache_root())
+    n = freed = 0
+    if root.is_dir():
+        for e in cache_entries(root):
+            with contextlib.suppress(FileNotFoundError):
+                e.path.unlink()
+                n, freed = n + 1, freed + e.bytes
+        for p in _leftovers(root, 0):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return n, freed
+
+
+def entry_shape(path: Path) -> tuple[int, ...] | None:
+    """[N, S, S, 3] of an entry, read from its header; None if unreadable."""
+    try:
+        return tuple(np.load(path, mmap_mode="r").shape)
+    except (OSError, ValueError):
+        return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,24 +167,45 @@ def decode_paths(paths: Sequence[Path], size: int, progress: bool = True,
     return out
 
 
+def _read_entry(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None  # unreadable (or evicted meanwhile): rebuilt by the caller
+    if arr.shape != shape:
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # its last use, for least-recently-used eviction
+    return arr
+
+
+def _write_entry(path: Path, arr: np.ndarray, limit: int) -> None:
+    need = arr.nbytes + NPY_HEADER_BYTES
+    if need > limit:
+        if limit:
+            warnings.warn(f"skinedge: {need / 2**20:.0f} MiB of decoded images exceed the image "
+                          f"cache's whole cap ({limit / 2**20:.0f} MiB, SKINEDGE_CACHE_MAX), so "
+                          "they are not cached and will be decoded again next time", stacklevel=3)
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _evict(path.parent, limit - need)
+        with replacing(path) as tmp:
+            np.save(tmp, arr)
+    except (OSError, SkinedgeError):  # atomic reports OSErrors as OutputError
+        pass  # a read-only or full cache folder only costs speed
+
+
 def cached_images(records: Sequence[Record], size: int, progress: bool = True) -> np.ndarray:
     """uint8 [N, size, size, 3] for ``records`` in order, from the cache when possible."""
     paths = [r.path for r in records]
-    root = cache_root()
-    path = root / f"images_{size}px_{_key(paths, size)}.npy"
-    if path.is_file():
-        try:
-            arr = np.load(path, mmap_mode="r")
-            if arr.shape == (len(paths), size, size, 3):
-                return arr
-        except (OSError, ValueError):
-            pass  # unreadable cache: rebuild it below
+    path = cache_root() / f"images_{size}px_{_key(paths, size)}.npy"
+    limit = cache_limit()
+    cached = _read_entry(path, (len(paths), size, size, 3))
+    if cached is not None:
+        return cached
     arr = decode_paths(paths, size, progress, desc=f"caching {len(paths)} images at {size}px")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache folder only costs speed
+    _write_entry(path, arr, limit)
     return arr
