@@ -9,6 +9,9 @@ Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped spli
                      (mobilenetv4_conv_small, 60 epochs, same split)
   teacher_mae[_sN]   ViT-Ti/16 fine-tuned 12 epochs from the MAE encoder (RUN/pretrain)
   teacher_scratch[_sN]  the same from random weights
+  student_kdlabels_sN   distilled from the MAE teacher's cached logits (`skinedge teach`, 8
+                     fixed views per image): no teacher at run time
+  ../keying/keying_{image,draw}_s0   item 5: augmentation keyed by image vs by draw
 Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
 
 Usage: python benchmarks/ablation.py [--run runs/mae_teacher] [--lanes 2] [--seeds 0 1 2]
@@ -27,28 +30,53 @@ DATA = "../shared/data/ham10000"
 CNN_TEACHER = "skinedge/assets/default_model"
 
 
-def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str]]]:
+def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
+    """(name, command, the file whose presence means done), in priority order."""
     split = str(run / "pretrain" / "split.json")
     common = ["--data", DATA, "--img-size", "128", "--split-file", split, "--no-progress"]
     student = common + ["--epochs", "10", "--drop-rate", "0.2"]
     teacher = common + ["--arch", "vit_tiny_patch16", "--epochs", "12", "--lr", "1e-3",
                         "--drop-path", "0.1"]
     mae = ["--layer-decay", "0.75", "--init", str(run / "pretrain" / "best")]
-    out: list[tuple[str, list[str]]] = []
+    labels = run / "teacher_mae_labels.safetensors"
+    cli = [sys.executable, "-m", "skinedge.cli"]
+    out: list[tuple[str, list[str], Path]] = []
+
+    def add(name: str, args: list[str], prefix: list[str] = cli) -> None:
+        out.append((name, [*prefix, *args, "--out", str(run / name)], run / name / "metrics.json"))
+
     for s in seeds:  # students first: they decide what ships
-        sd = ["--seed", str(s)]
-        out.append((f"student_plain_s{s}", ["train", *student, *sd]))
-        out.append((f"student_kd_s{s}", ["distill", *student, *sd,
-                                         "--teacher", str(run / "teacher_mae" / "best")]))
+        add(f"student_plain_s{s}", ["train", *student, "--seed", str(s)])
+        add(f"student_kd_s{s}", ["distill", *student, "--seed", str(s),
+                                 "--teacher", str(run / "teacher_mae" / "best")])
     for s in seeds:
-        out.append((f"student_kdcnn_s{s}", ["distill", *student, "--seed", str(s),
-                                            "--teacher", CNN_TEACHER]))
+        add(f"student_kdcnn_s{s}", ["distill", *student, "--seed", str(s),
+                                    "--teacher", CNN_TEACHER])
+    out.append(("teach_mae", [*cli, "teach", "--teacher", str(run / "teacher_mae" / "best"),
+                              "--data", DATA, "--split-file", split, "--no-progress",
+                              "--out", str(labels)], labels))
+    for s in seeds:  # the cached-teacher path (what a lent GPU brings back)
+        add(f"student_kdlabels_s{s}", ["distill", *student, "--seed", str(s),
+                                       "--teacher-labels", str(labels)])
+    keying = [sys.executable, "benchmarks/aug_keying.py"]
+    for k in ("image", "draw"):  # item 5: the shipped recipe at 64 px, 60 epochs
+        name = f"keying_{k}_s0"
+        out.append((name, [*keying, "--keying", k, "--data", DATA, "--img-size", "64",
+                           "--epochs", "60", "--drop-rate", "0.2", "--split-file", split,
+                           "--no-progress", "--out", str(run.parent / "keying" / name)],
+                    run.parent / "keying" / name / "metrics.json"))
     for s in seeds:
         suffix = "" if s == 0 else f"_s{s}"
-        sd = ["--seed", str(s)]
-        out.append((f"teacher_mae{suffix}", ["train", *teacher, *mae, *sd]))
-        out.append((f"teacher_scratch{suffix}", ["train", *teacher, *sd]))
+        add(f"teacher_mae{suffix}", ["train", *teacher, *mae, "--seed", str(s)])
+        add(f"teacher_scratch{suffix}", ["train", *teacher, "--seed", str(s)])
     return out
+
+
+def running(done: Path) -> bool:
+    """Another process (an earlier queue) is already making this output."""
+    target = str(done.parent if done.name == "metrics.json" else done)
+    return subprocess.run(["pgrep", "-f", "--", f"--out {target}( |$)"],
+                          capture_output=True).returncode == 0
 
 
 def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
@@ -57,13 +85,16 @@ def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
         with lock:
             if not queue:
                 return
-            name, args = queue.pop(0)
-        out = run / name
-        if (out / "metrics.json").is_file():
+            name, cmd, done = queue.pop(0)
+        if done.is_file():
             print(f"[skip] {name}: finished", flush=True)
             continue
-        cmd = [sys.executable, "-m", "skinedge.cli", *args, "--out", str(out)]
-        print(f"[start {time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[2:])}", flush=True)
+        while running(done):  # left by an earlier queue: wait for it, then go on
+            time.sleep(30)
+        if done.is_file():
+            continue
+        print(f"[start {time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[1:])}", flush=True)
+        done.parent.mkdir(parents=True, exist_ok=True)
         with open(run / f"{name}.log", "a") as log:
             rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         print(f"[end {time.strftime('%H:%M:%S')}] {name}: exit {rc}", flush=True)
