@@ -1,15 +1,30 @@
 """The model card: one JSON document that travels with every checkpoint and artifact.
 
-It is the only source of labels and preprocessing for the Python API and the apps.
+It is the only source of labels and preprocessing for the Python API and the apps. Its
+fields are type- and range-checked when read.
+
+Integrity (``skinedge.integrity/1``): ``integrity_sha256`` is the sha256 of the artifact's own
+bytes, the card inside them included, with every occurrence of that digest read as 64 zeros.
+For a folder (a checkpoint's ``card.json`` + ``model.safetensors``, every file of an
+.mlpackage but hidden ones such as .DS_Store) it is the sha256 of one line
+``relative/path NUL sha256-of-its-bytes LF`` per file, sorted by path, each file's bytes read
+the same way. An export writes the card with 64 zeros there, hashes, and patches the digest
+over the zeros (same length, so nothing moves); a reader replaces it by zeros again and
+re-hashes. So one hash covers weights or graph and every card field (labels, preprocessing,
+quantization, calibration), in whatever container. It is a checksum, not a signature: it
+catches corruption and edited cards, not someone who rewrites the hash on purpose.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
+import re
+import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from .atomic import write_text
 from .errors import CheckpointError
@@ -17,6 +32,15 @@ from .labels import CLASS_NAMES, CLASSES
 from .preprocess import INTERPOLATION, RESIZE_POLICY
 
 CARD_SCHEMA = "skinedge.model_card/1"
+INTEGRITY = "skinedge.integrity/1"
+PLACEHOLDER = "0" * 64  # integrity_sha256 while the artifact is being hashed
+MAX_CARD_BYTES = 4 << 20  # a card is a few KB; refuse to read a huge file as one
+MIN_INPUT_SIZE, MAX_INPUT_SIZE, MAX_VIEWS = 16, 2048, 64
+# The field as ``to_json`` writes it: what an export patches, and what a reader finds in a
+# file's raw bytes before any parser sees them.
+_SEALED = re.compile(rb'"integrity_sha256": "([0-9a-f]{64})"')
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_warned: set[str] = set()
 
 
 def sha256_file(path: Path) -> str:
@@ -38,6 +62,90 @@ def sha256_tree(path: Path) -> str:
     return h.hexdigest()
 
 
+def _covered(path: Path, files: Sequence[str] | None) -> list[str]:
+    """The relative paths a folder's integrity hash covers: ``files``, or every file."""
+    if files is not None:
+        return sorted(files)
+    found = (p.relative_to(path) for p in path.rglob("*") if p.is_file())
+    return sorted(r.as_posix() for r in found  # not .DS_Store and the like
+                  if not any(part.startswith(".") for part in r.parts))
+
+
+def integrity_sha(data: bytes, digest: str) -> str:
+    """sha256 of ``data`` with every occurrence of ``digest`` (hex) read as 64 zeros."""
+    return hashlib.sha256(data.replace(digest.encode(), PLACEHOLDER.encode())).hexdigest()
+
+
+def _file_integrity_sha(path: Path, digest: str) -> str:
+    """:func:`integrity_sha` of a file read in chunks (weights can be gigabytes): the same
+    left-to-right replacement, holding back a digest's length at each chunk's end."""
+    needle, zeros, keep = digest.encode(), PLACEHOLDER.encode(), len(digest) - 1
+    h, pending = hashlib.sha256(), b""
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                buf, pos = pending + chunk, 0
+                cut = len(buf) - keep  # a match starting before here lies wholly in buf
+                while 0 <= (i := buf.find(needle, pos)) < cut:
+                    h.update(buf[pos:i] + zeros)
+                    pos = i + len(needle)
+                stop = max(pos, cut)
+                h.update(buf[pos:stop])
+                pending = buf[stop:]
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    h.update(pending)
+    return h.hexdigest()
+
+
+def integrity_digest(path: Path, digest: str = PLACEHOLDER,
+                     files: Sequence[str] | None = None) -> str:
+    """What ``integrity_sha256`` must be for the file or folder ``path`` whose card holds
+    ``digest`` (``files``: the paths a folder's hash covers; default every file in it)."""
+    path = Path(path)
+    if not path.is_dir():
+        return _file_integrity_sha(path, digest)
+    h = hashlib.sha256()
+    for name in _covered(path, files):
+        h.update(f"{name}\0{_file_integrity_sha(path / name, digest)}\n".encode())
+    return h.hexdigest()
+
+
+def seal(path: Path, files: Sequence[str] | None = None,
+         holders: Sequence[str] | None = None) -> str:
+    """Hash ``path``, written with a card whose ``integrity_sha256`` is ``PLACEHOLDER``, and
+    write the digest over the placeholder in place (same length); returns the digest.
+    ``holders``: the files of a folder that may hold the card (default: those hashed)."""
+    path = Path(path)
+    digest = integrity_digest(path, PLACEHOLDER, files)
+    old, new = (f'"integrity_sha256": "{d}"'.encode() for d in (PLACEHOLDER, digest))
+    holders = [path] if not path.is_dir() else [path / n for n in holders or _covered(path, files)]
+    patched = 0
+    for f in holders:
+        data = f.read_bytes()
+        if old in data:
+            f.write_bytes(data.replace(old, new))
+            patched += 1
+    if not patched:
+        raise CheckpointError(f"{path}: no model card with a blank integrity_sha256 in it to seal")
+    return digest
+
+
+def sealed_digests(data: bytes) -> set[str]:
+    """The integrity digests written in a file's raw bytes (one, in a sealed artifact)."""
+    return {m.decode() for m in _SEALED.findall(data)}
+
+
+def warn_unsealed(path: Path, remedy: str) -> None:
+    """Once per file and process: a card from before integrity hashes loads, with a warning."""
+    if str(path) in _warned:
+        return
+    _warned.add(str(path))
+    print(f"skinedge: warning: {path}: written before integrity hashes ({INTEGRITY}): its "
+          f"model card is not covered by a hash, so an edited card would go unnoticed; "
+          f"{remedy}", file=sys.stderr, flush=True)
+
+
 def software_versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -48,6 +156,105 @@ def software_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], str]:
+    def check(v) -> str:
+        if _is_int(v) and lo <= v and (hi is None or v <= hi):
+            return ""
+        return (f"must be an integer from {lo} to {hi}" if hi is not None
+                else f"must be an integer of at least {lo}")
+    return check
+
+
+def _three(lo: float, hi: float, open_low: bool = False) -> Callable[[Any], str]:
+    def check(v) -> str:
+        if not isinstance(v, (list, tuple)) or len(v) != 3:
+            return "must be a list of three numbers (R, G, B)"
+        if not all(_is_number(x) for x in v):
+            return "must be three finite numbers"
+        if not all((lo < x if open_low else lo <= x) and x <= hi for x in v):
+            return f"must be three numbers in {'(' if open_low else '['}{lo:g}, {hi:g}]"
+        return ""
+    return check
+
+
+def _labels(v) -> str:
+    if not isinstance(v, (list, tuple)):
+        return "must be a list of class codes"
+    if len(v) < 2:
+        return "must list at least 2 classes"
+    bad = next((x for x in v if not isinstance(x, str) or not x.strip()), None)
+    if bad is not None:
+        return f"must be non-empty strings, not {bad!r}"
+    dup = next((x for i, x in enumerate(v) if x in v[:i]), None)
+    return f"has duplicate label {dup!r}" if dup is not None else ""
+
+
+def _kind(t: type, what: str, nonempty: bool = False) -> Callable[[Any], str]:
+    return lambda v: "" if isinstance(v, t) and (v or not nonempty) else f"must be {what}"
+
+
+def _exactly(*allowed) -> Callable[[Any], str]:
+    def check(v) -> str:
+        ok = any(list(v) == list(a) if isinstance(a, tuple) and isinstance(v, (list, tuple))
+                 else v == a for a in allowed)
+        return "" if ok else "must be " + " or ".join(repr(list(a) if isinstance(a, tuple) else a)
+                                                      for a in allowed) + " (what skinedge feeds)"
+    return check
+
+
+def _hex_or_empty(v) -> str:
+    return "" if v == "" or (isinstance(v, str) and _HEX64.fullmatch(v)) else \
+        "must be empty or 64 hex digits (a sha256)"
+
+
+# How each field must look; a field left out takes its default. Preprocessing fields admit only
+# what preprocess.py does: a card that asks for anything else would be silently misread.
+_FIELD_RULES: dict[str, Callable[[Any], str]] = {
+    "architecture": _kind(str, "a non-empty string", nonempty=True),
+    "input_size": _int_in(MIN_INPUT_SIZE, MAX_INPUT_SIZE),
+    "mean": _three(0.0, 1.0),
+    "std": _three(0.0, 1.0, open_low=True),
+    "params": _int_in(0),
+    "flops": _int_in(0),
+    "labels": _labels,
+    "label_names": lambda v: "" if isinstance(v, (list, tuple))
+    and all(isinstance(x, str) for x in v) else "must be a list of strings",
+    "color_order": _exactly("RGB"),
+    "value_range": _exactly((0, 1)),
+    "layout": _exactly("NCHW"),
+    "normalization": _exactly("in_graph"),
+    "resize": _exactly(RESIZE_POLICY),
+    "interpolation": _exactly(INTERPOLATION),
+    "views": _int_in(1, MAX_VIEWS),
+    **{k: _kind(str, "a string") for k in ("quantization", "weights_dtype", "format",
+                                           "artifact_file", "artifact_hash_scope")},
+    **{k: _kind(dict, "a JSON object") for k in ("training", "metrics", "software")},
+    "artifact_sha256": _hex_or_empty,
+    "integrity_sha256": _hex_or_empty,
+}
+
+
+def _check_fields(d: dict[str, Any], source: str) -> None:
+    """CheckpointError naming ``source`` and the first field that is malformed."""
+    for name, rule in _FIELD_RULES.items():
+        problem = rule(d[name]) if name in d else ""
+        if problem:
+            found = "" if problem.startswith("has ") else f", not {str(json.dumps(d[name]))[:60]}"
+            raise CheckpointError(f"{source}: model card field '{name}' {problem}{found}")
+    n, names = len(d["labels"]), d.get("label_names", CLASSES)
+    if len(names) != n:
+        raise CheckpointError(f"{source}: model card field 'label_names' must give one per label "
+                              f"({n} labels, {len(names)} names)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +283,8 @@ class ModelCard:
     artifact_file: str = ""
     artifact_sha256: str = ""
     artifact_hash_scope: str = "file"
+    # sha256 over the artifact and this card (see the module docstring); "" on older cards
+    integrity_sha256: str = ""
     schema: str = CARD_SCHEMA
 
     @property
@@ -95,22 +304,22 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<card>") -> "ModelCard":
+        """The card in ``d``, every field type- and range-checked (CheckpointError naming
+        ``source`` and the field otherwise); keys this version does not know are ignored."""
         if not isinstance(d, dict) or d.get("schema") != CARD_SCHEMA:
             raise CheckpointError(f"{source}: not a skinedge model card (schema "
                                   f"{d.get('schema') if isinstance(d, dict) else None!r})")
-        names = {f.name for f in fields(cls)}
         required = {"architecture", "input_size", "mean", "std", "params", "flops", "labels"}
         missing = required - d.keys()
         if missing:
             raise CheckpointError(f"{source}: model card lacks {', '.join(sorted(missing))}")
+        _check_fields(d, source)
+        names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         for k in ("mean", "std", "labels", "label_names", "value_range"):
             if k in kw:
                 kw[k] = tuple(kw[k])
-        card = cls(**kw)
-        if len(card.labels) != len(card.label_names) or len(card.mean) != 3 or len(card.std) != 3:
-            raise CheckpointError(f"{source}: model card has inconsistent labels or mean/std")
-        return card
+        return cls(**kw)
 
     @classmethod
     def from_json(cls, text: str, source: str = "<card>") -> "ModelCard":
@@ -127,6 +336,9 @@ class ModelCard:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: model card not found")
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CheckpointError(f"{path}: {path.stat().st_size} bytes is too large for a model "
+                                  f"card (at most {MAX_CARD_BYTES}); not a JSON card")
         try:
             text = path.read_text()
         except UnicodeDecodeError:

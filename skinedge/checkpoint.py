@@ -1,8 +1,9 @@
 """Checkpoints without pickle: ``model.safetensors`` + ``card.json`` in one folder.
 
 A folder is written whole under a temporary name and swapped in by rename, so an
-interruption leaves either the old checkpoint or the new one, never a mix. Loading checks
-the weights' sha256 against the card and the tensor names/shapes against the architecture.
+interruption leaves either the old checkpoint or the new one, never a mix. The card's
+``integrity_sha256`` covers ``card.json`` and ``model.safetensors`` together (card.py); loading
+checks it before the weights are parsed, then the tensor names/shapes against the architecture.
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .atomic import write_folder
-from .card import ModelCard, sha256_file
+from .card import PLACEHOLDER, ModelCard, integrity_digest, seal, sha256_file, warn_unsealed
 from .errors import CheckpointError
 from .models import SkinClassifier, create_model
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
+SEALED = (CARD, WEIGHTS)  # what the integrity hash covers; optimizer and trainer state are not
 
 
 def save_checkpoint(dest: Path, model: SkinClassifier, card: ModelCard,
@@ -34,9 +36,11 @@ def save_checkpoint(dest: Path, model: SkinClassifier, card: ModelCard,
 
     def write(tmp: Path) -> None:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
-        c = card.with_(weights_dtype=str(dtype).removeprefix("torch."),
-                       artifact_file=WEIGHTS, artifact_sha256=sha256_file(tmp / WEIGHTS))
+        c = card.with_(weights_dtype=str(dtype).removeprefix("torch."), artifact_file=WEIGHTS,
+                       artifact_sha256=sha256_file(tmp / WEIGHTS), artifact_hash_scope="file",
+                       integrity_sha256=PLACEHOLDER)
         c.save(tmp / CARD)
+        c = c.with_(integrity_sha256=seal(tmp, SEALED, holders=(CARD,)))
         for name, tensors in (extra_tensors or {}).items():
             save_file(tensors, str(tmp / name))
         for name, doc in (extra_json or {}).items():
@@ -76,24 +80,44 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 
 def read_card(folder: Path) -> ModelCard:
+    """The card as written (not checked against the weights: see :func:`verify_checkpoint`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: checkpoint folder not found")
     return ModelCard.load(folder / CARD)
 
 
-def load_checkpoint(folder: Path) -> tuple[SkinClassifier, ModelCard]:
-    """Build the card's architecture and load its weights as float32 in eval mode."""
+def verify_checkpoint(folder: Path, card: ModelCard) -> None:
+    """CheckpointError unless ``card.json`` and the weights hash to the card's
+    ``integrity_sha256``; a checkpoint saved before that field is checked by its weights'
+    sha256 alone, with a warning."""
     folder = Path(folder)
-    card = read_card(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{weights}: weights file not found")
+    if card.integrity_sha256:
+        if integrity_digest(folder, card.integrity_sha256, SEALED) == card.integrity_sha256:
+            return
+        what = ("the weights were replaced or changed" if card.artifact_sha256
+                and sha256_file(weights) != card.artifact_sha256 else "the card was edited")
+        raise CheckpointError(f"{folder / CARD} and {weights}: integrity sha256 does not match "
+                              f"the card's {card.integrity_sha256[:12]}...: {what} after saving. "
+                              "Use the checkpoint as it was saved (labels, preprocessing and "
+                              "weights are checked together)")
+    warn_unsealed(folder, "load and save it again (skinedge.checkpoint.save_checkpoint) to add one")
     digest = sha256_file(weights)
     if card.artifact_sha256 and digest != card.artifact_sha256:
         raise CheckpointError(f"{weights}: sha256 {digest[:12]}... does not match the card's "
                               f"{card.artifact_sha256[:12]}...; the weights were changed or "
                               "belong to another model")
+
+
+def load_checkpoint(folder: Path) -> tuple[SkinClassifier, ModelCard]:
+    """Build the card's architecture and load its weights as float32 in eval mode."""
+    folder = Path(folder)
+    card = read_card(folder)
+    verify_checkpoint(folder, card)
+    weights = folder / WEIGHTS
     state = read_tensors(weights)
     model = create_model(card.architecture, card.input_size, card.mean, card.std,
                          num_classes=len(card.labels))

@@ -215,8 +215,10 @@ def _add_inspect(sub) -> None:
     p = sub.add_parser("inspect", help="summarise a checkpoint or artifact and check it",
                        description="Summarise the model card embedded in a checkpoint or artifact "
                        "(architecture, input and normalisation, labels, quantization, size, "
-                       "validation metrics), check its sha256 and the file's structure (inputs, "
-                       "outputs, labels, precision) against the card. Exit 1 if a check fails.")
+                       "validation metrics), check its integrity hash (one sha256 over the card "
+                       "and the weights or graph; a .pte's sidecar against its embedded card) "
+                       "and the file's structure (inputs, outputs, labels, precision) against "
+                       "the card. Exit 1 if a check fails.")
     p.add_argument("artifact")
     p.add_argument("--json", action="store_true", help="print the raw model card as JSON")
     p.set_defaults(func=_run_inspect)

@@ -2,7 +2,9 @@
 
 An iOS app hands it a pixel buffer; CoreML scales it to [0, 1] (the graph holds the
 normalization) and returns ``classLabel`` plus ``classLabel_probs`` keyed by the card's
-labels. The card is in ``user_defined_metadata``; its sha256 covers the weight files.
+labels. The card is in ``user_defined_metadata``; its ``integrity_sha256`` covers every file
+of the package, card included (card.py), and its ``artifact_sha256`` the weight files alone
+(all that cards written before the integrity hash can check).
 ``MLModel.predict`` exists only on macOS: elsewhere ``can_run_here`` says so, the artifact's
 structure is verified instead, and prediction raises a clear error.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import ModelCard, sha256_file
+from ..card import PLACEHOLDER, ModelCard, integrity_digest, seal, sha256_file, warn_unsealed
 from ..errors import CheckpointError, SkinedgeError
 from .common import CARD_KEY, example_input, installed, quiet_stderr, require
 
@@ -84,12 +86,12 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
         digest = _weights_sha(probe)
     final = card.with_(format="coreml", quantization=recipe.quantization,
                        artifact_file=Path(dest).name, artifact_sha256=digest,
-                       artifact_hash_scope=HASH_SCOPE)
+                       artifact_hash_scope=HASH_SCOPE, integrity_sha256=PLACEHOLDER)
     mlmodel.user_defined_metadata[CARD_KEY] = final.to_json()
     mlmodel.save(str(dest))
     if _weights_sha(Path(dest)) != digest:
         raise CheckpointError(f"{dest}: weights changed between two saves; cannot fingerprint")
-    return final
+    return final.with_(integrity_sha256=seal(Path(dest)))
 
 
 def _spec(path: Path):
@@ -107,7 +109,16 @@ def read_card(path: Path, verify: bool = True) -> ModelCard:
     if CARD_KEY not in meta:
         raise CheckpointError(f"{path}: no skinedge model card in user_defined_metadata")
     card = ModelCard.from_json(meta[CARD_KEY], f"{path} metadata")
-    if verify and card.artifact_sha256 != _weights_sha(Path(path)):
+    if not verify:
+        return card
+    if card.integrity_sha256:
+        if integrity_digest(Path(path), card.integrity_sha256) != card.integrity_sha256:
+            raise CheckpointError(f"{path}: integrity sha256 does not match its model card: a "
+                                  "file of the package (card, program or weights) was changed "
+                                  "after export; export it again")
+        return card
+    warn_unsealed(Path(path), "export it again with `skinedge export` to add one")
+    if card.artifact_sha256 != _weights_sha(Path(path)):
         raise CheckpointError(f"{path}: weights' sha256 does not match its model card")
     return card
 

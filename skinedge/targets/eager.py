@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import ModelCard, sha256_file
-from ..checkpoint import WEIGHTS, load_checkpoint, read_card as _read_card, save_checkpoint
+from ..card import ModelCard
+from ..checkpoint import (WEIGHTS, load_checkpoint, read_card as _read_card, save_checkpoint,
+                          verify_checkpoint)
 from ..errors import CheckpointError
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
@@ -25,9 +26,8 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
 
 def read_card(path: str | Path, verify: bool = True) -> ModelCard:
     card = _read_card(Path(path))
-    weights = Path(path) / WEIGHTS
-    if verify and card.artifact_sha256 and (not weights.is_file() or sha256_file(weights) != card.artifact_sha256):
-        raise CheckpointError(f"{weights}: missing or its sha256 does not match the model card")
+    if verify:
+        verify_checkpoint(Path(path), card)
     return card
 
 
@@ -49,7 +49,7 @@ def structure(path: Path) -> dict:
 
 def verify_structure(path: Path) -> list[str]:
     try:
-        load_checkpoint(Path(path))  # checks sha256, tensor names and shapes against the card
+        load_checkpoint(Path(path))  # checks integrity, tensor names and shapes against the card
     except CheckpointError as exc:
         return [str(exc)]
     return []

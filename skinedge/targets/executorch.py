@@ -2,9 +2,12 @@
 
 int8 follows ExecuTorch's per-architecture practice: static per-channel quantization
 calibrated on real images for CNNs, dynamic per-channel for ViTs (attention activations
-vary too much per image for one static scale). The model card is embedded twice: as a
-constant method ``model_card`` (UTF-8 bytes in a uint8 tensor; the file cannot hold its own
-sha256) and as a sidecar ``<name>.card.json`` that adds the .pte's sha256.
+vary too much per image for one static scale). The model card is embedded as a constant
+method ``model_card`` (UTF-8 bytes in a uint8 tensor, so contiguous in the file) whose
+``integrity_sha256`` covers the whole .pte, card included (card.py); the sidecar
+``<name>.card.json`` is a byte copy of it, for tools that cannot run the program, and must
+match the embedded one. Without a sidecar the hash is still checked, before ExecuTorch parses
+the file. Exports from before the integrity hash had a sidecar that added the file's sha256.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import ModelCard, sha256_file
+from ..card import (PLACEHOLDER, ModelCard, integrity_sha, seal, sealed_digests, sha256_file,
+                    warn_unsealed)
 from ..errors import CheckpointError
 from ..models import get_spec
 from .common import as_float_batch, example_input, installed, quiet_stderr, require
@@ -63,7 +67,7 @@ def lower(model, card: ModelCard, recipe, calibration: np.ndarray | None, name: 
                              dynamic_shapes=({0: _batch_dim()},))
     inner = card.with_(format="executorch", quantization=recipe.quantization + (
         f"-{scheme}" if scheme else ""), artifact_file=name, artifact_sha256="",
-        artifact_hash_scope="see sidecar card")
+        artifact_hash_scope="", integrity_sha256=PLACEHOLDER)
     blob = torch.tensor(list(inner.to_json().encode()), dtype=torch.uint8)
     with quiet_stderr():
         edge = exir.to_edge_transform_and_lower(
@@ -76,7 +80,7 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
     edge, inner = lower(model, card, recipe, calibration, Path(dest).name)
     with quiet_stderr():
         Path(dest).write_bytes(edge.to_executorch().buffer)
-    final = inner.with_(artifact_sha256=sha256_file(dest), artifact_hash_scope="file")
+    final = inner.with_(integrity_sha256=seal(Path(dest)))
     final.save(sidecar(dest))
     return final
 
@@ -86,7 +90,8 @@ def _program(path: Path):
         with quiet_stderr():
             return _runtime().load_program(str(path))
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: ExecuTorch could not load it ({exc})") from None
+        raise CheckpointError(f"{path}: ExecuTorch could not load it: corrupt or truncated, or "
+                              f"not a .pte ({exc})") from None
 
 
 def _embedded_card(path: Path) -> ModelCard:
@@ -94,23 +99,73 @@ def _embedded_card(path: Path) -> ModelCard:
     if CARD_METHOD not in program.method_names:
         raise CheckpointError(f"{path}: no model card (neither {sidecar(path).name} nor a "
                               f"'{CARD_METHOD}' method); export it with `skinedge export`")
-    with quiet_stderr():
-        data = program.load_method(CARD_METHOD).execute([])[0]
-    return ModelCard.from_json(bytes(data.numpy().tolist()).decode(), f"{path}:{CARD_METHOD}")
+    try:
+        with quiet_stderr():
+            data = program.load_method(CARD_METHOD).execute([])[0]
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: its '{CARD_METHOD}' cannot be read: corrupt or "
+                              f"truncated ({exc})") from None
+    return ModelCard.from_json(bytes(data.numpy().tolist()).decode(errors="replace"),
+                               f"{path}:{CARD_METHOD}")
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    data = path.read_bytes()
+    if not data:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a .pte; export it again")
+    return data
+
+
+def _sealed_digest(path: Path, data: bytes) -> str:
+    """The integrity digest written in the .pte's card, checked against its bytes before
+    ExecuTorch parses them; "" when the file has none (exported before integrity hashes)."""
+    found = sealed_digests(data)
+    if len(found) > 1:
+        raise CheckpointError(f"{path}: corrupt: {len(found)} different integrity hashes in it")
+    digest = found.pop() if found else ""
+    if digest and integrity_sha(data, digest) != digest:
+        raise CheckpointError(f"{path}: integrity sha256 does not match the model card embedded "
+                              "in it: the file was changed, corrupted or truncated after export; "
+                              "export it again")
+    return digest
 
 
 def read_card(path: Path, verify: bool = True) -> ModelCard:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
-    side = sidecar(path)
-    if not side.is_file():
-        return _embedded_card(path)
-    card = ModelCard.load(side)
-    if verify and card.artifact_sha256 != sha256_file(path):
+    data = _read(path)
+    digest = _sealed_digest(path, data) if verify else ""
+    side = sidecar(path) if sidecar(path).is_file() else None
+    card = ModelCard.load(side) if side else _embedded_card(path)
+    if verify:
+        _verify(path, data, digest, card, side)
+    return card
+
+
+def _verify(path: Path, data: bytes, digest: str, card: ModelCard, side: Path | None) -> None:
+    """The card read (sidecar or embedded) is the one the verified bytes hold."""
+    if digest or card.integrity_sha256:
+        if side and (card.integrity_sha256 != digest or side.read_bytes().rstrip() not in data):
+            raise CheckpointError(f"{side}: not the model card embedded in {path.name} (whose "
+                                  "integrity sha256 covers only its own card): the sidecar was "
+                                  "edited or belongs to another export; delete it or export again")
+        if card.integrity_sha256 != digest:
+            raise CheckpointError(f"{path}: corrupt: the integrity sha256 of its '{CARD_METHOD}' "
+                                  "is not the one in its bytes; export it again")
+        return
+    warn_unsealed(path, "export it again with `skinedge export` to add one")
+    if side is None:
+        return
+    if card.artifact_sha256 != sha256_file(path):
         raise CheckpointError(f"{path}: sha256 does not match {side.name}; the .pte was changed "
                               "or the card belongs to another file")
-    return card
+    mine, embedded = (c.with_(artifact_sha256="", artifact_hash_scope="").to_dict()
+                      for c in (card, _embedded_card(path)))
+    if mine != embedded:
+        raise CheckpointError(f"{side}: differs from the model card embedded in {path.name} "
+                              f"({', '.join(k for k in mine if mine[k] != embedded.get(k))}); "
+                              "the sidecar was edited or belongs to another export")
 
 
 def _runtime():

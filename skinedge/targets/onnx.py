@@ -1,7 +1,9 @@
 """ONNX target: torch.onnx (dynamo) export, optional static QDQ int8, onnxruntime runtime.
 
-The model card is stored in ``metadata_props`` under ``skinedge.model_card``; its sha256
-covers the serialized model with that entry removed (a file cannot hash itself).
+The model card is stored in ``metadata_props`` under ``skinedge.model_card``. Its
+``integrity_sha256`` covers the whole .onnx file, card included (card.py); its
+``artifact_sha256`` fingerprints the graph and weights alone (the serialized model without the
+card entry), which is all that cards written before the integrity hash can check.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..card import ModelCard
+from ..card import PLACEHOLDER, ModelCard, integrity_digest, seal, warn_unsealed
 from ..errors import CheckpointError
 from .common import CARD_KEY, as_float_batch, batch_dim, example_input, installed, require
 
@@ -58,10 +60,10 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
     m.doc_string = f"skinedge {card.architecture} skin-lesion classifier ({recipe.quantization})"
     final = card.with_(format="onnx", quantization=recipe.quantization,
                        artifact_file=Path(dest).name, artifact_sha256=_content_sha(m),
-                       artifact_hash_scope=HASH_SCOPE)
+                       artifact_hash_scope=HASH_SCOPE, integrity_sha256=PLACEHOLDER)
     _set_card(m, final)
     onnx.save(m, str(dest))
-    return final
+    return final.with_(integrity_sha256=seal(Path(dest)))
 
 
 def _quantize_int8(fp32: Path, tmp: Path, calibration: np.ndarray) -> Path:
@@ -86,23 +88,45 @@ def _quantize_int8(fp32: Path, tmp: Path, calibration: np.ndarray) -> Path:
 
 def _load(path: Path):
     onnx = require("onnx", "onnx")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not an ONNX model; export it again")
     try:
-        return onnx.load(str(path))
+        m = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError/ValueError/OSError variously
-        raise CheckpointError(f"{path}: not a readable ONNX model ({exc})") from None
+        raise CheckpointError(f"{path}: not a readable ONNX model: corrupt or truncated "
+                              f"({str(exc)[:200]})") from None
+    if not m.graph.node:
+        raise CheckpointError(f"{path}: not an ONNX model, or a corrupt or truncated one "
+                              "(it holds no graph)")
+    return m
 
 
 def read_card(path: Path, verify: bool = True) -> ModelCard:
     m = _load(path)
     props = {p.key: p.value for p in m.metadata_props}
     if CARD_KEY not in props:
-        raise CheckpointError(f"{path}: no skinedge model card in its metadata_props; "
-                              "export it with `skinedge export`")
+        raise CheckpointError(f"{path}: no skinedge model card in its metadata_props (not "
+                              "exported by `skinedge export`, or cut short); export it again")
     card = ModelCard.from_json(props[CARD_KEY], f"{path} metadata")
-    if verify and card.artifact_sha256 != _content_sha(m):
+    if verify:
+        _verify(Path(path), m, card)
+    return card
+
+
+def _verify(path: Path, m, card: ModelCard) -> None:
+    if card.integrity_sha256:
+        if integrity_digest(path, card.integrity_sha256) != card.integrity_sha256:
+            raise CheckpointError(f"{path}: integrity sha256 does not match its model card: the "
+                                  "card, graph or weights were changed, corrupted or truncated "
+                                  "after export; export it again")
+        return
+    warn_unsealed(path, "export it again with `skinedge export` to add one")
+    if card.artifact_sha256 != _content_sha(m):
         raise CheckpointError(f"{path}: sha256 does not match its model card; the graph or "
                               "weights were changed after export")
-    return card
 
 
 def can_run_here() -> tuple[bool, str]:
