@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dataclasses import dataclass
 
+from .atomic import output_file
 from .config import Config, option
 from .errors import ConfigError, SkinedgeError
 from .layout import SAMPLE_DATA
@@ -58,6 +59,31 @@ def _run_distill(a) -> int:
     from .train.distill import DistillConfig, distill
 
     return _report_training(distill(DistillConfig.from_args(a)), a.out)
+
+
+def _add_teach(sub) -> None:
+    from .train.teach import TeachConfig
+
+    p = sub.add_parser("teach", help="write a teacher's logits per training image (for distill)",
+                       description="Score every training image of a split with the teacher "
+                       "(or an ensemble) under fixed views (the centre crop, or its 8 rotations "
+                       "and mirrors) and write the logits to one small safetensors file; "
+                       "`skinedge distill --teacher-labels FILE` then trains a student without "
+                       "running the teacher. Made for a lent GPU: bring back this file, not the "
+                       "teacher's weights.")
+    TeachConfig.add_arguments(p)
+    p.set_defaults(func=_run_teach)
+
+
+def _run_teach(a) -> int:
+    from .train.teach import TeachConfig, teach
+
+    meta = teach(TeachConfig.from_args(a))
+    val = meta["val_balanced_accuracy"]
+    print(f"{len(meta['image_ids'])} training images x {meta['views']} views"
+          + (f"; teacher val balanced accuracy over the views {val:.4f}" if val is not None else "")
+          + f" -> {a.out}")
+    return 0
 
 
 def _add_pipeline(sub) -> None:
@@ -121,8 +147,8 @@ def _run_eval(a) -> int:
 
     o = EvalOptions.from_args(a)
     plot = Path(o.plot) if o.plot else _default_plot(a.model, o.split)
-    if plot is not None and not plot.parent.is_dir():
-        raise ConfigError(f"--plot {plot}: folder {plot.parent} does not exist")
+    if plot is not None:  # checked before the evaluation, not after it
+        output_file(plot, "--plot")
     m = evaluate(a.model, o.data, o.split, plot, progress=not o.json)
     if o.json:
         print(json.dumps(m, indent=2))
@@ -171,12 +197,8 @@ def _run_export(a) -> int:
 class PredictOptions(Config):
     model: str | None = option(None, "checkpoint folder, .pte, .onnx or .mlpackage",
                                default_text="the shipped model")
-    top_k: int = option(3, "how many of the most likely classes to show")
+    top_k: int = option(3, "how many of the most likely classes to show", min=1)
     json: bool = option(False, "print the predictions as JSON")
-
-    def __post_init__(self):
-        if self.top_k < 1:
-            raise ConfigError(f"--top-k {self.top_k}: must be at least 1")
 
 
 def _add_predict(sub) -> None:
@@ -264,18 +286,25 @@ def _run_bench(a) -> int:
     return 1 if failed else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line and exit 2, like every other error (subcommands inherit it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="skinedge", description="Train, export, run and benchmark "
-                                "an on-device skin-lesion classifier (HAM10000, 7 classes).")
+    p = _Parser(prog="skinedge", description="Train, export, run and benchmark "
+                "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .data.cli import add_cache
     from .pretrain.cli import add_pretrain
     from .synth.cli import add_synth
 
-    for add in (_add_train, _add_distill, _add_pipeline, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
+    for add in (_add_train, _add_distill, _add_teach, _add_pipeline, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
                 add_synth, add_pretrain, add_cache):
         add(sub)
     return p
@@ -297,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SkinedgeError as exc:
         print(f"skinedge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # permission denied, disk full, a folder where a file goes, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"skinedge {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"skinedge {args.command}: interrupted", file=sys.stderr)

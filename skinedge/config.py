@@ -5,7 +5,9 @@ options may change when a run resumes. Import-light: ``--help`` never imports to
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import types
 import typing
 from dataclasses import MISSING, asdict, field, fields
@@ -14,18 +16,65 @@ from pathlib import Path
 from .atomic import write_json
 from .errors import ConfigError
 
+# Augmentation seeds mix (seed, epoch, image) into one 64-bit number (data/augment.py):
+# seeds above this overflow it.
+MAX_SEED = 999_999
 
 def option(default=MISSING, help: str = "", *, flag: str | None = None, choices=None,
            metavar: str | None = None, resume: bool = True, cli: bool = True,
-           default_text: str | None = None):
+           default_text: str | None = None, min=None, max=None, above=None, below=None):
     """A config field. ``resume=False``: may differ when a run resumes (step counts, paths,
     cosmetics); ``cli=False``: not a command-line flag; ``choices`` may be a callable (resolved
-    when the parser is built); ``default_text`` replaces the default shown in ``--help``."""
+    when the parser is built); ``default_text`` replaces the default shown in ``--help``.
+    ``min``/``max`` (inclusive) and ``above``/``below`` (exclusive) bound a number, or each
+    number of a tuple: checked when the flag is parsed and whenever a config is built."""
     meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar,
-            "resume": resume, "cli": cli, "default_text": default_text}
+            "resume": resume, "cli": cli, "default_text": default_text,
+            "bounds": (min, max, above, below)}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for a sequence default")
     return field(default=default, metadata=meta)
+
+
+def _range_text(bounds) -> str:
+    lo, hi, above, below = bounds
+    low = ("[", lo) if lo is not None else ("(", above)
+    high = ("]", hi) if hi is not None else (")", below)
+    if low[1] is not None and high[1] is not None:
+        return f"in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low[1] is not None:
+        return f"at least {lo}" if lo is not None else f"greater than {above}"
+    return f"at most {hi}" if hi is not None else f"less than {below}"
+
+
+def bounds_problem(value, bounds) -> str | None:
+    """Why a number breaks ``bounds`` (see ``option``), or None; NaN and infinities never pass."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    lo, hi, above, below = bounds
+    if ((lo is not None and value < lo) or (hi is not None and value > hi)
+            or (above is not None and value <= above) or (below is not None and value >= below)):
+        return f"must be {_range_text(bounds)}"
+    return None
+
+
+def _type_problem(value, hint) -> str | None:
+    """Why ``value`` is not of the field type ``hint`` (int, float, str, bool, tuples of those,
+    optionally None), or None. An int passes as a float; a bool never passes as a number."""
+    if value is None:
+        return None if isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint) \
+            else "must not be empty (None)"
+    kind, item = _base_type(hint)
+    if kind is tuple:
+        if not isinstance(value, tuple):
+            return "must be a list"
+        return next(filter(None, (_type_problem(v, item) for v in value)), None)
+    ok = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}.get(kind)
+    if ok is None:
+        return None
+    if not isinstance(value, ok) or (kind is not bool and isinstance(value, bool)):
+        return f"must be {'an' if kind is int else 'a'} {kind.__name__}, not {type(value).__name__}"
+    return None
 
 
 def _base_type(hint):
@@ -40,13 +89,34 @@ def _base_type(hint):
     return hint, None
 
 
-def _parse_tuple(item_type):
+def _parse_number(kind, bounds):
+    """An argparse ``type``: the number, range-checked as the flag is parsed."""
     def parse(text: str):
         try:
-            return tuple(item_type(v) for v in text.split(",") if v.strip())
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an' if kind is int else 'a'} "
+                                             f"{kind.__name__}, got {text!r}") from None
+        problem = bounds_problem(value, bounds) if kind in (int, float) else None
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, not {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _parse_tuple(item_type, bounds=(None, None, None, None)):
+    def parse(text: str):
+        try:
+            values = tuple(item_type(v) for v in text.split(",") if v.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated {item_type.__name__} "
                                              f"values, got {text!r}") from None
+        for v in values:
+            problem = bounds_problem(v, bounds) if item_type in (int, float) else None
+            if problem:
+                raise argparse.ArgumentTypeError(f"each value {problem}, not {v} in {text!r}")
+        return values
     parse.__name__ = f"comma-separated {item_type.__name__}"
     return parse
 
@@ -56,10 +126,11 @@ def _flag_kwargs(f, hint, default, help_default: bool) -> dict:
     kind, item = _base_type(hint)
     choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
     kw = {"dest": f.name, "help": meta["help"] or None}
+    bounds = meta.get("bounds", (None,) * 4)
     if kind is tuple:
-        kw["type"] = _parse_tuple(item)
+        kw["type"] = _parse_tuple(item, bounds)
     elif kind is not str:
-        kw["type"] = kind
+        kw["type"] = _parse_number(kind, bounds)
     if choices is not None:
         kw["choices"] = tuple(choices)
     if meta["metavar"]:
@@ -77,8 +148,37 @@ def _flag_kwargs(f, hint, default, help_default: bool) -> dict:
     return kw
 
 
+@functools.cache
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _flag_name(f) -> str:
+    """How errors name a field: its flag, or its ``flag`` text (or name) when not a flag."""
+    default = "--" + f.name.replace("_", "-") if f.metadata.get("cli", False) else f.name
+    return f.metadata.get("flag") or default
+
+
 class Config:
-    """Mixin for frozen dataclass configs built from ``option`` fields."""
+    """Mixin for frozen dataclass configs built from ``option`` fields. Every field's type,
+    choices and bounds are checked when a config is built (flags, saved JSON, Python calls);
+    a subclass's own ``__post_init__`` calls ``super().__post_init__()`` first."""
+
+    def __post_init__(self):
+        hints = _hints(type(self))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            problem = _type_problem(value, hints[f.name]) if f.name in hints else None
+            meta = f.metadata
+            if problem is None and meta.get("choices") is not None and value is not None:
+                choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+                if value not in choices:
+                    problem = f"must be one of {', '.join(map(str, choices))}"
+            if problem is None and value is not None and any(b is not None for b in meta.get("bounds", ())):
+                for v in value if isinstance(value, tuple) else (value,):
+                    problem = problem or bounds_problem(v, meta["bounds"])
+            if problem:
+                raise ConfigError(f"{_flag_name(f)} {value!r}: {problem}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +189,9 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict):
         """From saved JSON: unknown keys are an error, and JSON lists become tuples."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"a {cls.__name__} is a JSON object of options, not "
+                              f"{type(d).__name__}")
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}")
@@ -98,7 +201,7 @@ class Config:
     def load(cls, path: Path):
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError, ConfigError) as exc:
             raise ConfigError(f"{path}: not a readable {cls.__name__} ({exc})") from None
 
     def require_resumable(self, saved: Path, what: str = "run") -> None:

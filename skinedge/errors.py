@@ -28,5 +28,10 @@ class BackendMissingError(SkinedgeError):
         )
 
 
+class OutputError(SkinedgeError):
+    """An output file or folder cannot be written (a file in the way, no permission, disk
+    full), or would replace something skinedge did not write."""
+
+
 class ModelOutputError(SkinedgeError):
     """A model gave a non-finite output (NaN or inf): never turned into a label."""

@@ -23,11 +23,12 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, indices: np.ndarr
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def select_split(model_path: Path, card, ds, split: str):
+def select_split(model_path: Path, card, ds, split: str, every: str = "--split all"):
     """Records of ``ds`` in ``split`` ("all", "val" or "test") as the model's training saw it.
 
     A checkpoint folder carries its split.json; for an artifact, the split is recomputed from
     the card's seed when ``ds`` is the dataset the model was trained on (same fingerprint).
+    ``every``: how the caller's user asks for every image instead (said when no split fits).
     """
     from .data.splits import SPLITS
     from .errors import DataError
@@ -36,14 +37,15 @@ def select_split(model_path: Path, card, ds, split: str):
         return ds
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; use test, val or all")
-    chosen = (_saved_split(Path(model_path), card, ds) or _recomputed_split(card, ds)).ids(split)
+    chosen = (_saved_split(Path(model_path), card, ds, every)
+              or _recomputed_split(card, ds, every)).ids(split)
     sub = ds.subset(chosen)
     if not len(sub):
         raise DataError(f"{ds.metadata}: no images of this folder are in the model's {split} split")
     return sub
 
 
-def _saved_split(model_path: Path, card, ds):
+def _saved_split(model_path: Path, card, ds, every: str):
     """The split.json in a checkpoint folder (or beside an artifact, written by export), if it
     is this model's; ``None`` otherwise."""
     from .data.splits import Split
@@ -61,11 +63,11 @@ def _saved_split(model_path: Path, card, ds):
     try:
         check_covers(saved, ds, path)
     except DataError as exc:
-        raise DataError(f"{exc}; score every image with --split all") from None
+        raise DataError(f"{exc}; score every image with {every}") from None
     return saved
 
 
-def _recomputed_split(card, ds):
+def _recomputed_split(card, ds, every: str):
     """The model's split recomputed from its card (seed, fractions) on the same dataset."""
     from .data.splits import make_split
     from .errors import DataError
@@ -74,7 +76,7 @@ def _recomputed_split(card, ds):
     t = card.training
     if t.get("dataset_fingerprint") != ds.fingerprint():
         raise DataError(f"{ds.metadata}: not the data the model was trained on, so its "
-                        "split is unknown here; use --split all")
+                        f"split is unknown here; use {every}")
     fractions = tuple(t.get("config", {}).get("split_fractions", SPLIT_FRACTIONS))
     s = make_split(ds, int(t.get("split_seed", 0)), fractions)
     if t.get("split_fingerprint") and s.fingerprint() != t["split_fingerprint"]:
@@ -86,15 +88,27 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
              plot: Path | None = None, progress: bool = True) -> dict:
     """Metrics of a checkpoint or artifact on a HAM10000-layout folder."""
     from .api import load
+    from .atomic import output_file
     from .data import read_ham10000
     from .data.cache import cached_images
+    from .labels import CLASSES
     from .metrics import classification_metrics
 
+    if plot is not None:  # before the evaluation, not after it
+        output_file(plot, "--plot")
     clf = load(model)
+    columns = _class_columns(clf.labels, clf.path)
     ds = select_split(clf.path, clf.card, read_ham10000(data, require_all_classes=False), split)
     images = cached_images(ds.records, clf.card.input_size, progress=progress)
     probs = clf.predict_batch_array(images)
-    m = classification_metrics(np.asarray(ds.labels), probs, clf.labels)
+    bad = np.flatnonzero(~np.isfinite(probs).all(1))
+    if len(bad):
+        from .errors import CheckpointError
+
+        raise CheckpointError(f"{clf.path}: NaN or infinite outputs for {len(bad)} of {len(probs)} "
+                              f"images (e.g. {ds.records[bad[0]].image_id}); the model or artifact "
+                              "is broken, so nothing was scored")
+    m = classification_metrics(np.asarray(ds.labels), probs[:, columns], CLASSES)
     m = {"model": str(clf.path), "target": clf.target, "data": str(data), "split": split, **m}
     if plot is not None:
         from .plots import plot_confusion
@@ -103,3 +117,15 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
                        f"{Path(clf.path).name} on {split} (balanced acc {m['balanced_accuracy']:.3f})")
         m["confusion_plot"] = str(plot)
     return m
+
+
+def _class_columns(labels, path) -> list[int]:
+    """The model's output column of each class of the data, in the data's order (HAM10000's
+    seven classes); a model with other labels cannot be scored on this data."""
+    from .errors import ConfigError
+    from .labels import CLASSES
+
+    if sorted(labels) != sorted(CLASSES):
+        raise ConfigError(f"{path}: the model's labels ({', '.join(labels)}) are not the data's "
+                          f"classes ({', '.join(CLASSES)}); eval scores models of those classes")
+    return [list(labels).index(c) for c in CLASSES]

@@ -6,22 +6,21 @@ real validation images, and moved into place only if it meets its recipe's toler
 from __future__ import annotations
 
 import copy
-import os
 import platform
 import shutil
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .api import softmax
-from .atomic import write_json
+from .atomic import replacing
 from .card import ModelCard
 from .config import Config, option
 from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .errors import ConfigError, SkinedgeError
+from .export_folder import ExportFolder
 from .preprocess import to_model_input
 from .recipes import Recipe, by_name_or_file, resolve
 from .targets import EXPORT_QUANTIZATIONS, EXPORT_TARGETS, artifact_size, get_target
@@ -71,22 +70,36 @@ def _split_images(model_path: Path, card: ModelCard, data: Path, split: str, lim
     from .data.cache import cached_images
     from .evaluate import select_split
 
-    ds = select_split(model_path, card, read_ham10000(data, require_all_classes=False), split)
+    ds = select_split(model_path, card, read_ham10000(data, require_all_classes=False), split,
+                      every='a recipe whose [parity] and [calibration] sections say split = "all"')
     idx = np.sort(np.random.default_rng(seed).permutation(len(ds))[:limit])
     records = [ds.records[i] for i in idx]
     return np.asarray(cached_images(records, card.input_size, progress=False)), \
         np.array([r.label for r in records])
 
 
+PARITY_FIGURES = ("top1_agreement", "cosine_mean", "cosine_min", "max_abs_diff",
+                  "balanced_accuracy_eager", "balanced_accuracy", "balanced_accuracy_drop")
+
+
 def parity_report(eager_logits: np.ndarray, art_logits: np.ndarray, labels: np.ndarray) -> dict:
-    pe, pa = softmax(eager_logits), softmax(art_logits)
-    cos = (eager_logits * art_logits).sum(1) / (
-        np.linalg.norm(eager_logits, axis=1) * np.linalg.norm(art_logits, axis=1) + 1e-12)
+    """Agreement of the artifact's logits [N, K] with the eager model's. Images where either
+    gave NaN or infinity are counted (``nonfinite_*``) and left out of the figures, which are
+    None when no image is left."""
+    bad_eager, bad_art = ~np.isfinite(eager_logits).all(1), ~np.isfinite(art_logits).all(1)
+    p = {"n": int(len(labels)), "nonfinite_eager": int(bad_eager.sum()),
+         "nonfinite_artifact": int(bad_art.sum()), **dict.fromkeys(PARITY_FIGURES)}
+    ok = ~(bad_eager | bad_art)
+    if not ok.any():
+        return p
+    e, a, labels = eager_logits[ok], art_logits[ok], np.asarray(labels)[ok]
+    pe, pa = softmax(e), softmax(a)
+    cos = (e * a).sum(1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(a, axis=1) + 1e-12)
     from .metrics import classification_metrics  # scipy: slow to import, keep --help fast
 
     be = classification_metrics(labels, pe)["balanced_accuracy"]
     ba = classification_metrics(labels, pa)["balanced_accuracy"]
-    return {"n": int(len(labels)), "top1_agreement": float((pe.argmax(1) == pa.argmax(1)).mean()),
+    return {**p, "top1_agreement": float((pe.argmax(1) == pa.argmax(1)).mean()),
             "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
             "max_abs_diff": float(np.abs(pe - pa).max()),
             "balanced_accuracy_eager": float(be), "balanced_accuracy": float(ba),
@@ -94,7 +107,16 @@ def parity_report(eager_logits: np.ndarray, art_logits: np.ndarray, labels: np.n
 
 
 def check_tolerances(p: dict, r: Recipe) -> list[str]:
+    """The recipe's tolerances an artifact misses; any NaN or infinite output is one."""
     problems = []
+    if p.get("nonfinite_artifact"):
+        problems.append(f"non-finite outputs: {p['nonfinite_artifact']} of {p['n']} images gave "
+                        "NaN or infinite logits")
+    if p.get("nonfinite_eager"):
+        problems.append(f"the eager model gave NaN or infinite logits on {p['nonfinite_eager']} "
+                        f"of {p['n']} images: the checkpoint is broken")
+    if problems:
+        return problems
     if p["top1_agreement"] < r.min_top1_agreement:
         problems.append(f"top-1 agreement {p['top1_agreement']:.4f} < {r.min_top1_agreement}")
     if p["cosine_mean"] < r.min_cosine:
@@ -155,22 +177,20 @@ def _check(res: ExportResult, module, path: Path, recipe: Recipe, images: ImageS
         return
     x, labels = images.get(recipe.parity_split, recipe.parity_images)
     eager = images.eager_logits(recipe.parity_split, recipe.parity_images, recipe.views)
-    res.parity = parity_report(eager, _run_artifact(module, path, x), labels)
+    try:
+        logits = _run_artifact(module, path, x)
+    except Exception as exc:  # a runtime that fails (or refuses its outputs) fails the artifact
+        res.problems, res.status = [f"the artifact failed to run: {type(exc).__name__}: "
+                                    f"{str(exc)[:300]}"], "failed"
+        return
+    res.parity = parity_report(eager, logits, labels)
     res.problems = check_tolerances(res.parity, recipe)
     res.status = "ok" if not res.problems else "failed"
 
 
-def _keep(tmp: Path, out: Path) -> None:
-    """Move everything the export wrote (artifact, sidecar card) into ``out``."""
-    for item in tmp.iterdir():
-        dest = out / item.name
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        os.replace(item, dest)
-
-
-def export_one(model, card: ModelCard, recipe: Recipe, out: Path, images: ImageSets) -> ExportResult:
-    """Build one artifact, check it, and move it into ``out`` only if it passes."""
+def export_one(model, card: ModelCard, recipe: Recipe, folder: ExportFolder,
+               images: ImageSets) -> ExportResult:
+    """Build one artifact, check it, and move it into ``folder`` only if it passes."""
     t0 = time.time()
     target = get_target(recipe.target)
     module = target.load_module()
@@ -185,7 +205,7 @@ def export_one(model, card: ModelCard, recipe: Recipe, out: Path, images: ImageS
 
         model, card = with_views(model, recipe.views), card.with_(views=recipe.views,
                                                                    flops=card.flops * recipe.views)
-    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+    with folder.work_dir() as tmp:
         try:
             module.export(copy.deepcopy(model).eval(), card, Path(tmp) / name, recipe, calib)
         except SkinedgeError:
@@ -195,15 +215,17 @@ def export_one(model, card: ModelCard, recipe: Recipe, out: Path, images: ImageS
         else:
             _check(res, module, Path(tmp) / name, recipe, images)
             if res.status != "failed":
-                _keep(Path(tmp), out)
-                res.path, res.size_bytes = str(out / name), artifact_size(out / name)
+                folder.keep(Path(tmp))
+                res.path = str(folder.root / name)
+                res.size_bytes = artifact_size(folder.root / name)
     res.seconds = round(time.time() - t0, 1)
     return res
 
 
 def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[ExportResult]:
     """Export ``cfg.model`` per ``recipes`` (default: those ``cfg`` names), each checked on
-    its own recipe's images; writes ``export_report.json`` beside the artifacts."""
+    its own recipe's images; merges the results into ``export_report.json`` beside the
+    artifacts. Everything a user can get wrong is checked before the first conversion."""
     from tqdm import tqdm
 
     model_path = Path(cfg.model) if cfg.model else DEFAULT_MODEL
@@ -214,24 +236,30 @@ def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[E
         recipes = [by_name_or_file(cfg.recipe)] if cfg.recipe else resolve(cfg.target, cfg.quant)
     for r in recipes:  # a missing backend fails here, before any conversion
         get_target(r.target).load_module()
+    folder = ExportFolder(cfg.out)
     from .checkpoint import load_checkpoint
 
     model, card = load_checkpoint(model_path)
+    names = [artifact_name(card, r) for r in recipes]
+    folder.check_free(names)
+    folder.remove_stale()
     data = Path(cfg.data) if cfg.data else SAMPLE_DATA
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     images = ImageSets(model, card, model_path, data)
-    split_src = model_path / "split.json"
-    if split_src.is_file() and not (out / "split.json").exists():
-        shutil.copy2(split_src, out / "split.json")
+    for r in recipes:  # a split that does not fit the data fails here, not after a conversion
+        images.get(r.parity_split, r.parity_images)
+        if r.quantization in get_target(r.target).calibrated:
+            images.get(r.calibration_split, r.calibration_images, seed=1)
+    split_src, split_dest = model_path / "split.json", folder.root / "split.json"
+    if split_src.is_file() and not split_dest.exists():
+        with replacing(split_dest) as tmp:
+            shutil.copy2(split_src, tmp)
     results = []
     bar = tqdm(recipes, desc="export", disable=not cfg.progress, unit="artifact")
     for r in bar:
         bar.set_postfix_str(r.name)
-        results.append(export_one(model, card, r, out, images))
-    report = {"model": str(model_path), "data": str(data), "host": platform.platform(),
-              "results": [asdict(r) for r in results]}
-    write_json(out / "export_report.json", report)
+        results.append(export_one(model, card, r, folder, images))
+    folder.record(results, names, {"model": str(model_path), "data": str(data),
+                                   "host": platform.platform()})
     return results
 
 
@@ -242,7 +270,7 @@ def format_table(results: list[ExportResult]) -> str:
     for r in results:
         p = r.parity
         name = Path(r.path).name if r.path else r.recipe
-        if p:
+        if p and p["top1_agreement"] is not None:  # None: no image gave finite outputs
             nums = (f"{p['n']:4d} {p['top1_agreement']:6.3f} {p['cosine_mean']:8.5f} "
                     f"{p['max_abs_diff']:8.1e} {p['balanced_accuracy']:7.4f} "
                     f"{-p['balanced_accuracy_drop']:+7.4f}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config import Config, option
+from .config import MAX_SEED, Config, option
 from .errors import ConfigError
 from .layout import SAMPLE_DATA, RunFolder
 
@@ -26,7 +26,7 @@ class PipelineConfig(Config):
                          "overnight; gpu: paper scale on one GPU", choices=("smoke", "cpu", "gpu"))
     data: str = option(str(SAMPLE_DATA), "HAM10000-layout folder",
                        default_text="the sample shipped with skinedge")
-    seed: int = option(0, "seed of the split and of every stage")
+    seed: int = option(0, "seed of the split and of every stage", min=0, max=MAX_SEED)
     stop_after: str | None = option(None, "stop after this stage", choices=STAGES)
     progress: bool = option(True, "show progress bars", resume=False)
 
@@ -166,10 +166,10 @@ STAGE_TABLE = (
 
 def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Path:
     """Run every stage not yet complete, in order; returns the summary's path."""
+    from .atomic import output_folder
     from .summary import write_summary
 
-    root = Path(cfg.out)
-    root.mkdir(parents=True, exist_ok=True)
+    root = output_folder(cfg.out)
     saved = root / "pipeline.json"
     if saved.is_file():
         cfg.require_resumable(saved, "pipeline")

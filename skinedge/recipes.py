@@ -7,8 +7,11 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .config import Config, option
 from .errors import ConfigError
 from .targets import EXPORT_TARGETS, TARGETS
+
+SPLIT_CHOICES = ("train", "val", "test", "all")
 
 
 def recipe_dirs() -> list[Path]:
@@ -17,23 +20,33 @@ def recipe_dirs() -> list[Path]:
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(Config):
+    """Types, splits and bounds are checked when a recipe is built (``Config``)."""
     name: str
     target: str
     quantization: str
     description: str = ""
     default: bool = False
-    calibration_split: str = "train"
-    calibration_images: int = 128
-    parity_split: str = "val"
-    parity_images: int = 512
-    min_top1_agreement: float = 0.99
-    min_cosine: float = 0.999  # mean per-image cosine of logits
-    max_abs_diff: float = 1e-3  # on probabilities
-    max_balanced_accuracy_drop: float = 0.01
+    calibration_split: str = option("train", cli=False, flag="[calibration] split",
+                                    choices=SPLIT_CHOICES)
+    calibration_images: int = option(128, cli=False, flag="[calibration] images", min=1,
+                                     max=100_000)
+    parity_split: str = option("val", cli=False, flag="[parity] split", choices=SPLIT_CHOICES)
+    parity_images: int = option(512, cli=False, flag="[parity] images", min=1, max=100_000)
+    # Tolerances ([parity] section): top-1 agreement, mean per-image cosine of logits, largest
+    # difference of a probability, drop of balanced accuracy.
+    min_top1_agreement: float = option(0.99, cli=False, min=0, max=1)
+    min_cosine: float = option(0.999, cli=False, min=-1, max=1)
+    max_abs_diff: float = option(1e-3, cli=False, min=0, max=1)
+    max_balanced_accuracy_drop: float = option(0.01, cli=False, min=0, max=1)
     views: int = 1  # 8: average the 8 dihedral views inside the graph (8x the compute)
     options: dict = field(default_factory=dict)  # target-specific settings
     source: str = ""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.options, dict):
+            raise ConfigError(f"options {self.options!r}: must be a table ([options])")
 
     @classmethod
     def from_file(cls, path: Path) -> "Recipe":
@@ -58,7 +71,7 @@ class Recipe:
         flat.setdefault("name", path.stem)
         try:
             recipe = cls(**{**flat, "source": str(path)})
-        except TypeError as exc:
+        except (TypeError, ConfigError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
         if recipe.target not in EXPORT_TARGETS:
             raise ConfigError(f"{path}: unknown target '{recipe.target}'; choose "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import HAM10000, Split, make_split
+from .atomic import output_folder
 from .data.cache import cached_images
 from .distributed import DistEnv
 from .errors import ConfigError, DataError
@@ -31,12 +32,9 @@ def open_run(out: str | Path, env: DistEnv) -> RunFolder:
     """The run folder, created by rank 0 before any rank writes into it."""
     run = RunFolder(Path(out))
     if run.root.exists() and not run.root.is_dir():
-        raise ConfigError(f"{run.root}: exists and is not a folder; choose another --out")
+        raise ConfigError(f"--out {run.root}: exists and is not a folder; choose another --out")
     if env.is_main:
-        try:
-            run.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{run.root}: cannot create the run folder ({exc.strerror})") from None
+        output_folder(run.root)
     env.barrier()
     return run
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import output_folder
 from ..config import Config, option
 from ..errors import ConfigError, SkinedgeError
 from ..layout import DEFAULT_MODEL, SAMPLE_DATA
@@ -30,31 +31,29 @@ class BenchConfig(Config):
     models: tuple[str, ...] = option((), cli=False)   # positional MODEL... on the command line
     targets: tuple[str, ...] = option(tuple(TARGETS), "comma-separated subset of the targets",
                                       flag="--target")
-    threads: int = option(0, "threads per runtime (0: all cores)")
-    batches: tuple[int, ...] = option((1, 8), "batch sizes, comma-separated", flag="--batch-sizes")
+    threads: int = option(0, "threads per runtime (0: all cores)", min=0, max=1024)
+    batches: tuple[int, ...] = option((1, 8), "batch sizes, comma-separated", flag="--batch-sizes",
+                                      min=1, max=4096)
     data: str = option(str(SAMPLE_DATA), "labelled HAM10000 folder for the balanced-accuracy "
                        "column (the report names it)", default_text="the sample shipped with skinedge")
     split: str = option("test", "split of --data for the accuracy column",
                         choices=("test", "val", "all"))
     out: str = option(DEFAULT_OUT, "results folder (JSON, Markdown, plots)")
-    rounds: int = option(3, "interleaved rounds")
-    warmup: int = option(5, "warm-up runs per measurement")
-    runs: int = option(20, "timed runs per round")
-    timeout_s: float = option(600.0, "seconds per measurement", flag="--timeout")
+    rounds: int = option(3, "interleaved rounds", min=1, max=1000)
+    warmup: int = option(5, "warm-up runs per measurement", min=0, max=100_000)
+    runs: int = option(20, "timed runs per round", min=1, max=1_000_000)
+    timeout_s: float = option(600.0, "seconds per measurement", flag="--timeout",
+                              above=0, max=86_400)
     compile_baseline: bool = option(True, "the torch.compile baseline row", flag="--compile")
     progress: bool = option(True, cli=False)
 
     def __post_init__(self):
+        super().__post_init__()
         bad = [t for t in self.targets if t not in TARGETS]
         if bad:
             raise ConfigError(f"unknown target(s) {', '.join(bad)}; choose from {', '.join(TARGETS)}")
-        if not self.batches or min(self.batches) < 1:
+        if not self.batches:
             raise ConfigError("--batch-sizes needs positive sizes, e.g. 1,8")
-        for name in ("rounds", "runs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name} must be at least 1")
-        if self.threads < 0 or self.warmup < 0 or self.timeout_s <= 0:
-            raise ConfigError("--threads and --warmup must not be negative, --timeout positive")
 
 
 @dataclass
@@ -190,8 +189,7 @@ def run_bench(cfg: BenchConfig) -> dict:
     from .report import assemble, write_results
 
     threads = cfg.threads or os.cpu_count() or 1
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(cfg.out)
     t0 = time.time()
     rows, exports = plan_rows(cfg, out)
     if not rows:

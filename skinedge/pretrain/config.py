@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config, option
+from ..config import MAX_SEED, Config, option
 from ..errors import ConfigError
 from ..layout import SAMPLE_DATA, SPLIT_FRACTIONS
 
@@ -26,42 +26,43 @@ class PretrainConfig(Config):
                          resume=False)
     model: str = option("vit_tiny_patch16", "ViT from the registry", flag="--arch",
                         choices=vit_names, metavar="NAME")
-    img_size: int = option(128, "input resolution in px (a multiple of 16)")
-    epochs: int = option(80, "epochs over the train split", resume=False)
-    batch_size: int = option(64, "global batch size")
-    lr: float = option(5e-4, "peak learning rate (AdamW, betas 0.9/0.95; warm-up then cosine)")
-    weight_decay: float = option(0.05, "AdamW weight decay")
-    warmup_epochs: int = option(5, "epochs of linear warm-up", flag="--warmup")
-    mask_ratio: float = option(0.75, "share of patches hidden from the encoder")
-    decoder_dim: int = option(256, "decoder width")
-    decoder_depth: int = option(4, "decoder blocks")
-    seed: int = option(0, "seed of the split (same as `skinedge train`) and of the masks")
+    img_size: int = option(128, "input resolution in px (a multiple of 16)",
+                           min=16, max=1024)
+    epochs: int = option(80, "epochs over the train split", resume=False, min=1,
+                         max=100_000)
+    batch_size: int = option(64, "global batch size", min=1, max=65_536)
+    lr: float = option(5e-4, "peak learning rate (AdamW, betas 0.9/0.95; warm-up then cosine)",
+                       above=0, max=10)
+    weight_decay: float = option(0.05, "AdamW weight decay", min=0, max=10)
+    warmup_epochs: int = option(5, "epochs of linear warm-up", flag="--warmup", min=0,
+                                max=100_000)
+    mask_ratio: float = option(0.75, "share of patches hidden from the encoder", above=0,
+                               below=1)
+    decoder_dim: int = option(256, "decoder width", min=1, max=4096)
+    decoder_depth: int = option(4, "decoder blocks", min=1, max=64)
+    seed: int = option(0, "seed of the split (same as `skinedge train`) and of the masks",
+                       min=0, max=MAX_SEED)
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
     split_file: str | None = option(None, "reuse the split.json of another run (must exist)")
     synthetic: str | None = option(None, "add a `skinedge synth sample` dataset to the "
                                    "pre-training images", metavar="DIR")
-    synthetic_ratio: float | None = None
+    synthetic_ratio: float | None = option(None, cli=False, min=0, below=1)
     max_batches_per_epoch: int | None = option(None, "cap the batches of each epoch (smoke "
-                                               "tests)", flag="--max-batches")
-    workers: int = option(0, "data-loader worker processes", resume=False)
-    eval_batch_size: int = option(128, "batch size of validation passes", resume=False)
+                                               "tests)", flag="--max-batches", min=1)
+    workers: int = option(0, "data-loader worker processes", resume=False, min=0,
+                         max=256)
+    eval_batch_size: int = option(128, "batch size of validation passes", resume=False,
+                                  min=1, max=65_536)
     val_images: int = option(512, "validation images scored each epoch (fixed masks)",
-                             resume=False)
+                             resume=False, min=1)
     progress: bool = option(True, "show progress bars", resume=False)
     balance: str = "none"  # self-supervised: every image equally often
     drop_rate: float = 0.0
 
     def __post_init__(self):
-        for name in ("img_size", "epochs", "batch_size", "decoder_dim", "decoder_depth",
-                     "val_images"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+        super().__post_init__()
         if self.img_size % 16:
-            raise ConfigError(f"--img-size {self.img_size} must be a multiple of 16")
-        if not 0 < self.mask_ratio < 1:
-            raise ConfigError(f"--mask-ratio {self.mask_ratio} must be in (0, 1)")
-        if self.lr <= 0:
-            raise ConfigError("--lr must be positive")
+            raise ConfigError(f"--img-size {self.img_size}: must be a multiple of 16")
 
 
 # cpu: ViT-Ti at 128 px runs MAE steps at about 66 img/s here: 80 epochs of ~6k images ~ 2 h.

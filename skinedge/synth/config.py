@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config, option
+from ..config import MAX_SEED, Config, option
 from ..errors import ConfigError
 from ..layout import SAMPLE_DATA, SPLIT_FRACTIONS
 
@@ -19,8 +19,8 @@ class SynthConfig(Config):
                        default_text="the sample shipped with skinedge")
     preset: str = option("cpu", "cpu: 64 px, about an hour on 2 cores; gpu: 128 px, wider, 60k "
                          "UNet steps; tiny: seconds, for tests", choices=preset_names)
-    img_size: int = option(64, "image size in px")
-    seed: int = option(0, "seed of the split and of the training")
+    img_size: int = option(64, "image size in px", min=8, max=1024)
+    seed: int = option(0, "seed of the split and of the training", min=0, max=MAX_SEED)
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
     split_file: str | None = option(None, "reuse a split.json", default_text="the split "
                                     "`skinedge train` makes with the same seed")
@@ -28,34 +28,32 @@ class SynthConfig(Config):
     ae_channels: tuple[int, ...] = (32, 64, 64)
     ae_layers: int = 1
     latent_channels: int = 4
-    ae_steps: int = option(1200, "autoencoder steps", resume=False)
-    ae_batch_size: int = option(32, "autoencoder batch size")
+    ae_steps: int = option(1200, "autoencoder steps", resume=False, min=1, max=10_000_000)
+    ae_batch_size: int = option(32, "autoencoder batch size", min=1, max=65_536)
     ae_lr: float = 1e-3
     ae_kl_weight: float = 1e-6
     # Latent UNet (diffusers UNet2DModel, class-conditioned).
     unet_channels: tuple[int, ...] = (64, 128, 192)
     unet_layers: int = 1
     unet_attention: tuple[bool, ...] = (False, True, True)
-    unet_steps: int = option(5000, "UNet steps", resume=False)
-    unet_batch_size: int = option(64, "UNet batch size")
+    unet_steps: int = option(5000, "UNet steps", resume=False, min=1, max=10_000_000)
+    unet_batch_size: int = option(64, "UNet batch size", min=1, max=65_536)
     unet_lr: float = 5e-4
-    cond_drop: float = option(0.1, "rate of training without the class, for guidance")
+    cond_drop: float = option(0.1, "rate of training without the class, for guidance",
+                              min=0, below=1)
     class_balance: float = 0.5      # sample class c with weight n_c ** (1 - class_balance)
     ema_decay: float = 0.999
     train_timesteps: int = 1000
     # Monitoring.
-    checkpoint_every: int = option(250, "steps between checkpoints", resume=False)
-    sample_every: int = option(1000, "steps between sample grids", resume=False)
-    grid_per_class: int = option(8, resume=False, cli=False)
-    grid_steps: int = option(25, resume=False, cli=False)
-    grid_guidance: float = option(2.0, resume=False, cli=False)
+    checkpoint_every: int = option(250, "steps between checkpoints", resume=False, min=1)
+    sample_every: int = option(1000, "steps between sample grids", resume=False, min=1)
+    grid_per_class: int = option(8, resume=False, cli=False, min=1, max=64)
+    grid_steps: int = option(25, resume=False, cli=False, min=1, max=1000)
+    grid_guidance: float = option(2.0, resume=False, cli=False, min=0, max=100)
     progress: bool = option(True, "show progress bars", resume=False)
 
     def __post_init__(self):
-        for name in ("img_size", "ae_steps", "unet_steps", "ae_batch_size", "unet_batch_size",
-                     "checkpoint_every", "sample_every", "grid_per_class", "grid_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+        super().__post_init__()
         factor = 2 ** (len(self.ae_channels) - 1)
         levels = 2 ** (len(self.unet_channels) - 1)
         if self.img_size % (factor * levels):
@@ -63,8 +61,6 @@ class SynthConfig(Config):
                               f"{factor * levels} (autoencoder x{factor}, UNet x{levels})")
         if len(self.unet_attention) != len(self.unet_channels):
             raise ConfigError("unet_attention needs one flag per UNet level")
-        if not 0.0 <= self.cond_drop < 1.0:
-            raise ConfigError("--cond-drop must be in [0, 1)")
         if not 0.0 <= self.class_balance <= 1.0:
             raise ConfigError("--class-balance must be in [0, 1]")
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ..atomic import replacing, write_json
 from ..card import sha256_file
 from ..checkpoint import read_tensors
+from ..config import MAX_SEED
 from ..data.ham10000 import METADATA_NAME
 from ..errors import CheckpointError, ConfigError
 from ..labels import CLASS_INDEX, CLASSES
@@ -128,6 +129,8 @@ class SampleRequest:
             raise ConfigError(f"--sampler {self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be positive")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed {self.seed} out of range: must be 0..{MAX_SEED}")
         for c in self.classes or ():
             if c not in CLASS_INDEX:
                 raise ConfigError(f"unknown class {c!r}; choose from {', '.join(CLASSES)}")

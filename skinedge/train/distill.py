@@ -1,7 +1,8 @@
 """``skinedge distill``: a student trained on the same loop as ``skinedge train``, with a
 teacher (any checkpoint: the MAE-pretrained ViT, a supervised CNN, or an ensemble) in its
-objective. The teacher scores the same augmented batch the student sees; caching teacher
-outputs for fixed views would break that consistency, so it is not done."""
+objective. The teacher scores the same augmented batch the student sees ("consistent
+teaching"); or, with ``--teacher-labels``, logits written once by ``skinedge teach`` for fixed
+views of each image are looked up (no teacher at run time; the views no longer match)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,26 +21,34 @@ class DistillConfig(TrainConfig):
                                       "several are an ensemble (mean of probabilities)",
                                       metavar="CKPT[,CKPT...]")
     kd_weight: float = option(0.5, "share of the distillation loss (the rest is the "
-                                   "label loss), in [0, 1]")
-    temperature: float = option(2.0, "softmax temperature of the soft targets")
+                                   "label loss), in [0, 1]", min=0, max=1)
+    temperature: float = option(2.0, "softmax temperature of the soft targets", above=0,
+                                max=100)
     hard: bool = option(False, "DeiT-style hard distillation: the teachers' top-1 as a label")
+    teacher_labels: str | None = option(None, "instead of --teacher: a file from `skinedge "
+                                        "teach` (teacher logits per training image, fixed views; "
+                                        "no teacher runs during training)", metavar="FILE")
 
     def __post_init__(self):
         super().__post_init__()
-        if not self.teacher:
-            raise ConfigError("--teacher: give at least one teacher checkpoint folder")
-        if not 0 <= self.kd_weight <= 1:
-            raise ConfigError(f"--kd-weight {self.kd_weight} must be in [0, 1]")
-        if self.temperature <= 0:
-            raise ConfigError(f"--temperature {self.temperature} must be positive")
+        if bool(self.teacher) == bool(self.teacher_labels):
+            raise ConfigError("--teacher: give teacher checkpoint folder(s), or --teacher-labels "
+                              "FILE, not both")
+        if self.teacher_labels and (self.mixup or self.cutmix):
+            raise ConfigError("--teacher-labels: the cached labels are per image; mixup and "
+                              "cutmix need a teacher that sees the mixed batch (--teacher)")
 
 
 def distillation_objective(cfg: DistillConfig, data, env):
     from ..checkpoint import load_checkpoint
     from .loop import task_weights
-    from .objectives import DistillationObjective
+    from .objectives import DistillationObjective, LiveTeachers
 
     teachers = []
+    if cfg.teacher_labels:
+        from .teach import read_teacher_labels
+
+        teacher = read_teacher_labels(cfg.teacher_labels, data)
     for path in cfg.teacher:
         model, card = load_checkpoint(path)
         if tuple(card.labels) != CLASSES:
@@ -47,7 +56,9 @@ def distillation_objective(cfg: DistillConfig, data, env):
                               f"learns {', '.join(CLASSES)}")
         model.input_size = card.input_size
         teachers.append(model.to(env.device))
-    return DistillationObjective(env, teachers, cfg.kd_weight, cfg.temperature, cfg.hard,
+    if cfg.teacher:
+        teacher = LiveTeachers(teachers)
+    return DistillationObjective(env, teacher, cfg.kd_weight, cfg.temperature, cfg.hard,
                                  label_smoothing=cfg.label_smoothing,
                                  class_weight=task_weights(cfg, data), mixup=cfg.mixup,
                                  cutmix=cfg.cutmix)
