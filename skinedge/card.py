@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .atomic import write_text
+from .calibration import check_calibration
+from .clinical import check_intended_use, check_referral
 from .errors import CheckpointError
+from .gate import check_gate
 from .labels import CLASS_NAMES, CLASSES
 from .preprocess import INTERPOLATION, RESIZE_POLICY
 
@@ -238,7 +241,9 @@ _FIELD_RULES: dict[str, Callable[[Any], str]] = {
     "views": _int_in(1, MAX_VIEWS),
     **{k: _kind(str, "a string") for k in ("quantization", "weights_dtype", "format",
                                            "artifact_file", "artifact_hash_scope")},
-    **{k: _kind(dict, "a JSON object") for k in ("training", "metrics", "software")},
+    **{k: _kind(dict, "a JSON object") for k in ("training", "metrics", "software",
+                                                 "calibration", "referral", "gate",
+                                                 "intended_use")},
     "artifact_sha256": _hex_or_empty,
     "integrity_sha256": _hex_or_empty,
 }
@@ -255,6 +260,12 @@ def _check_fields(d: dict[str, Any], source: str) -> None:
     if len(names) != n:
         raise CheckpointError(f"{source}: model card field 'label_names' must give one per label "
                               f"({n} labels, {len(names)} names)")
+    for name, problem in (("calibration", check_calibration(d.get("calibration", {}), n)),
+                          ("referral", check_referral(d.get("referral", {}), d["labels"])),
+                          ("gate", check_gate(d.get("gate", {}))),
+                          ("intended_use", check_intended_use(d.get("intended_use", {})))):
+        if problem:
+            raise CheckpointError(f"{source}: model card field '{name}' {problem}")
 
 
 @dataclass(frozen=True)
@@ -280,6 +291,12 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     software: dict[str, str] = field(default_factory=software_versions)
+    # Trust fields (empty on older cards: uncalibrated, no referral threshold, no gate):
+    # calibration.py, clinical.py and gate.py say what each holds and how it is applied.
+    calibration: dict[str, Any] = field(default_factory=dict)
+    referral: dict[str, Any] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)
+    intended_use: dict[str, Any] = field(default_factory=dict)
     artifact_file: str = ""
     artifact_sha256: str = ""
     artifact_hash_scope: str = "file"
