@@ -9,9 +9,8 @@ from pathlib import Path
 
 from dataclasses import dataclass
 
-from .atomic import output_file
 from .config import Config, option
-from .errors import ConfigError, SkinedgeError
+from .errors import SkinedgeError
 from .layout import SAMPLE_DATA
 
 
@@ -147,8 +146,6 @@ def _run_eval(a) -> int:
 
     o = EvalOptions.from_args(a)
     plot = Path(o.plot) if o.plot else _default_plot(a.model, o.split)
-    if plot is not None:  # checked before the evaluation, not after it
-        output_file(plot, "--plot")
     m = evaluate(a.model, o.data, o.split, plot, progress=not o.json)
     if o.json:
         print(json.dumps(m, indent=2))

@@ -6,6 +6,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import ConfigError
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")  # formats matplotlib always writes
+
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, indices: np.ndarray,
@@ -38,7 +42,7 @@ def select_split(model_path: Path, card, ds, split: str, every: str = "--split a
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; use test, val or all")
     chosen = (_saved_split(Path(model_path), card, ds, every)
-              or _recomputed_split(card, ds, every)).ids(split)
+              or _recomputed_split(card, ds, every, model_path)).ids(split)
     sub = ds.subset(chosen)
     if not len(sub):
         raise DataError(f"{ds.metadata}: no images of this folder are in the model's {split} split")
@@ -67,7 +71,7 @@ def _saved_split(model_path: Path, card, ds, every: str):
     return saved
 
 
-def _recomputed_split(card, ds, every: str):
+def _recomputed_split(card, ds, every: str, model_path: Path):
     """The model's split recomputed from its card (seed, fractions) on the same dataset."""
     from .data.splits import make_split
     from .errors import DataError
@@ -75,12 +79,13 @@ def _recomputed_split(card, ds, every: str):
 
     t = card.training
     if t.get("dataset_fingerprint") != ds.fingerprint():
-        raise DataError(f"{ds.metadata}: not the data the model was trained on, so its "
-                        f"split is unknown here; use {every}")
+        raise DataError(f"{ds.metadata}: not the data the model was trained on "
+                        f"({model_path}), so its split is unknown here; use {every}")
     fractions = tuple(t.get("config", {}).get("split_fractions", SPLIT_FRACTIONS))
     s = make_split(ds, int(t.get("split_seed", 0)), fractions)
     if t.get("split_fingerprint") and s.fingerprint() != t["split_fingerprint"]:
-        raise DataError(f"{ds.metadata}: recomputed split does not match the model card's")
+        raise DataError(f"{ds.metadata}: recomputed split does not match the card of "
+                        f"{model_path}; use {every}")
     return s
 
 
@@ -95,6 +100,9 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
     from .metrics import classification_metrics
 
     if plot is not None:  # before the evaluation, not after it
+        if Path(plot).suffix.lower() not in PLOT_SUFFIXES:
+            raise ConfigError(f"--plot {plot}: give a picture file name ending "
+                              f"{', '.join(PLOT_SUFFIXES)}")
         output_file(plot, "--plot")
     clf = load(model)
     columns = _class_columns(clf.labels, clf.path)
@@ -122,7 +130,6 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
 def _class_columns(labels, path) -> list[int]:
     """The model's output column of each class of the data, in the data's order (HAM10000's
     seven classes); a model with other labels cannot be scored on this data."""
-    from .errors import ConfigError
     from .labels import CLASSES
 
     if sorted(labels) != sorted(CLASSES):

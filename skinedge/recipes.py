@@ -57,6 +57,10 @@ class Recipe(Config):
             raise ConfigError(f"{path}: recipe file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file, so not a TOML recipe") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from None
         flat = {k: v for k, v in doc.items() if not isinstance(v, dict)}
         for section in ("calibration", "parity"):
             for k, v in doc.get(section, {}).items():

@@ -110,6 +110,16 @@ def test_out_of_range_flags_are_refused_when_parsed(capsys, tmp_path, argv, flag
     assert not (tmp_path / "R").exists()  # refused before any work
 
 
+@pytest.mark.parametrize("args, flag", [(("--per-class", "0"), "--per-class"),
+                                        (("--balance-to", "-3"), "--balance-to"),
+                                        (("--per-class", "1", "--seed", "-1"), "--seed")])
+def test_synth_sample_names_the_flag_out_of_range(capsys, tmp_path, args, flag):
+    code, err, _ = _cli(capsys, "synth", "sample", str(tmp_path / "run"), "--out",
+                        str(tmp_path / "syn"), *args)
+    assert code == 2 and _one_line(err).startswith(f"skinedge synth: error: {flag} ")
+    assert not (tmp_path / "syn").exists()
+
+
 def test_a_usage_error_is_one_line_too(capsys):
     code, err, _ = _cli(capsys, "train", "--lr", "1")  # --out missing
     assert code == 2 and "--out" in _one_line(err)
@@ -219,6 +229,18 @@ def test_recipe_values_of_the_wrong_type_or_range_fail_when_read(tmp_path, text,
     assert str(path) in str(exc.value) and needle in str(exc.value), exc.value
 
 
+def test_a_recipe_that_is_binary_or_a_folder_is_refused(tmp_path):
+    from skinedge.recipes import Recipe, by_name_or_file
+
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match=re.escape(f"{binary}: not a text file")):
+        Recipe.from_file(binary)
+    (tmp_path / "d.toml").mkdir()
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'd.toml'}: cannot read")):
+        by_name_or_file(str(tmp_path / "d.toml"))
+
+
 def test_an_impossible_tolerance_fails_parity_and_leaves_nothing(tmp_path):
     """(min_top1_agreement = 1.01 is now refused when read; max_abs_diff = 0 cannot be met by
     an int8 artifact.)"""
@@ -266,7 +288,8 @@ def test_eval_plot_into_an_unwritable_place_fails_before_scoring(capsys, tmp_pat
         raise AssertionError("the model was loaded and scored before the plot path was checked")
 
     monkeypatch.setattr(skinedge.api, "load", must_not_load)
-    for plot in (tmp_path / "missing" / "c.png", tmp_path, Path("/proc/skinedge-c.png")):
+    for plot in (tmp_path / "missing" / "c.png", tmp_path, Path("/proc/skinedge-c.png"),
+                 tmp_path / "c.txt", tmp_path / "c"):
         with pytest.raises(ConfigError, match=re.escape(f"--plot {plot}")):
             evaluate(None, SAMPLE_DATA, "test", plot)
         code, err, _ = _cli(capsys, "eval", "--plot", str(plot))
@@ -296,6 +319,29 @@ def test_an_os_error_in_any_command_is_one_line_exit_2(capsys, monkeypatch):
     code, err, _ = _cli(capsys, "bench")
     line = _one_line(err)
     assert code == 2 and "/somewhere/results.json: Permission denied" in line, line
+
+
+# -- bench: a missing model, or nothing that can be measured, is an error before any work ----
+
+def test_bench_of_a_missing_or_unreadable_model_is_one_line_exit_2(capsys, tmp_path):
+    code, err, _ = _cli(capsys, "bench", str(tmp_path / "nope.onnx"), "--out", str(tmp_path / "b"))
+    assert code == 2 and f"{tmp_path / 'nope.onnx'}: no such" in _one_line(err)
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    code, err, _ = _cli(capsys, "bench", str(tmp_path / "empty.onnx"), "--out", str(tmp_path / "b"),
+                        "--target", "onnx", "--no-compile")
+    line = _one_line(err)
+    assert code == 2 and "nothing to benchmark" in line and "empty.onnx" in line, line
+
+
+def test_eval_names_the_model_whose_split_does_not_fit_the_data(capsys, tmp_path):
+    def forget_training(model, card):
+        return card.with_(training={})
+
+    other = _edited_default_model(tmp_path / "other", forget_training)
+    (other / "split.json").unlink(missing_ok=True)
+    code, err, _ = _cli(capsys, "eval", str(other))
+    line = _one_line(err)
+    assert code == 2 and str(other) in line and "--split all" in line, line
 
 
 # -- export: refuses to replace what it did not write -----------------------------------------

@@ -105,6 +105,8 @@ def _expand(models) -> list[Path]:
     artifacts in it (``skinedge bench artifacts``)."""
     out = []
     for m in map(Path, models):
+        if not m.exists():
+            raise ConfigError(f"{m}: no such checkpoint folder or artifact")
         is_folder_of_models = m.is_dir() and not (m / "card.json").is_file() and \
             not any(m.name.endswith(t.suffix) for t in TARGETS.values() if t.suffix)
         out.extend(artifacts_in(m) if is_folder_of_models else [m])
@@ -194,6 +196,8 @@ def run_bench(cfg: BenchConfig) -> dict:
     rows, exports = plan_rows(cfg, out)
     if not rows:
         raise ConfigError("nothing to benchmark for the chosen --targets")
+    if all(r.status == "failed" for r in rows):
+        raise ConfigError("nothing to benchmark: " + "; ".join(f"{r.error[:200]}" for r in rows))
     peak = measure_matmul_peak(threads)
     measure_rows(rows, cfg, threads)
     doc = assemble(rows, cfg, threads, peak, exports, time.time() - t0)

@@ -119,7 +119,8 @@ class SampleRequest:
             raise ConfigError("give exactly one of --per-class N or --balance-to N")
         n = self.per_class if self.per_class is not None else self.balance_to
         if not 1 <= n <= MAX_COUNT:
-            raise ConfigError(f"count {n} out of range: must be 1..{MAX_COUNT}")
+            flag = "--per-class" if self.per_class is not None else "--balance-to"
+            raise ConfigError(f"{flag} count {n} out of range: must be 1..{MAX_COUNT}")
         if not 0.0 <= self.guidance <= MAX_GUIDANCE:
             raise ConfigError(f"--guidance {self.guidance} out of range: must be 0..{MAX_GUIDANCE} "
                               "(1 = no guidance; 1.5-4 is usual)")
