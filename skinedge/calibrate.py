@@ -139,7 +139,8 @@ def write_checkpoint_card(src: Path, dest: Path, card) -> None:
 
 def add_calibrate(sub) -> None:
     p = sub.add_parser("calibrate", help="fit calibration, referral threshold and input gate",
-                       description=__doc__.split("\n\n")[2].replace("\n", " "))
+                       description=__doc__.split("\n\n")[2].replace("\n", " ")
+                       .replace("``", ""))
     p.add_argument("model", nargs="?", default=None,
                    help="checkpoint folder (default: the shipped model)")
     CalibrateOptions.add_arguments(p)

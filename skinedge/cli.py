@@ -117,6 +117,11 @@ class EvalOptions(Config):
     plot: str | None = option(None, "confusion-matrix PNG", default_text="confusion_SPLIT.png "
                               "in the model's run folder when MODEL is a checkpoint of a run; "
                               "none otherwise")
+    reliability_plot: str | None = option(None, "reliability-diagram PNG (before and after "
+                                          "calibration)", default_text="reliability_SPLIT.png "
+                                          "beside the confusion matrix; none without one")
+    bootstrap: int = option(1000, "resamples of whole lesions for the 95 percent intervals (0: none)",
+                            min=0)
 
 
 def _add_eval(sub) -> None:
@@ -146,17 +151,32 @@ def _run_eval(a) -> int:
 
     o = EvalOptions.from_args(a)
     plot = Path(o.plot) if o.plot else _default_plot(a.model, o.split)
-    m = evaluate(a.model, o.data, o.split, plot, progress=not o.json)
+    rel = (Path(o.reliability_plot) if o.reliability_plot
+           else plot.with_name(f"reliability_{o.split}.png") if plot else None)
+    m = evaluate(a.model, o.data, o.split, plot, progress=not o.json, bootstrap=o.bootstrap,
+                 reliability_plot=rel)
     if o.json:
         print(json.dumps(m, indent=2))
         return 0
     print(f"{m['model']} [{m['target']}] on {m['split']} of {m['data']}: n={m['n']}")
-    print(f"  balanced accuracy {m['balanced_accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-          f"accuracy {m['accuracy']:.4f}  AUC(ovr) {m['auc_ovr']:.4f}")
-    print(f"  {'class':6} {'recall':>7} {'prec':>7} {'f1':>7} {'n':>5}")
+    iv = m["trust"].get("intervals", {})
+
+    def ci(key: str) -> str:
+        return f" [{iv[key][0]:.3f}, {iv[key][1]:.3f}]" if key in iv else ""
+
+    print(f"  balanced accuracy {m['balanced_accuracy']:.4f}{ci('balanced_accuracy')}  macro-F1 "
+          f"{m['macro_f1']:.4f}{ci('macro_f1')}  accuracy {m['accuracy']:.4f}{ci('accuracy')}  "
+          f"AUC(ovr) {m['auc_ovr']:.4f}{ci('auc_ovr')}")
+    print(f"  {'class':6} {'recall':>7} {'(95% interval)':>15} {'prec':>7} {'f1':>7} {'n':>5}")
     for c, v in m["per_class"].items():
-        print(f"  {c:6} {v['recall']:7.3f} {v['precision']:7.3f} {v['f1']:7.3f} {v['support']:5d}")
+        print(f"  {c:6} {v['recall']:7.3f} {ci(f'recall/{c}'):>15} {v['precision']:7.3f} "
+              f"{v['f1']:7.3f} {v['support']:5d}")
     print(f"  confusion matrix: {plot}" if plot else "  (add --plot FILE.png for a confusion matrix)")
+    from .trust import format_report
+
+    print("\n".join(format_report(m["trust"])))
+    if rel:
+        print(f"  reliability diagram: {rel}")
     return 0
 
 
@@ -297,12 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "an on-device skin-lesion classifier (HAM10000, 7 classes).")
     p.add_argument("--version", action="version", version=f"skinedge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .calibrate import add_calibrate
     from .data.cli import add_cache
     from .pretrain.cli import add_pretrain
     from .synth.cli import add_synth
 
     for add in (_add_train, _add_distill, _add_teach, _add_pipeline, _add_eval, _add_export, _add_predict, _add_inspect, _add_bench,
-                add_synth, add_pretrain, add_cache):
+                add_synth, add_pretrain, add_cache, add_calibrate):
         add(sub)
     return p
 

@@ -90,8 +90,11 @@ def _recomputed_split(card, ds, every: str, model_path: Path):
 
 
 def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
-             plot: Path | None = None, progress: bool = True) -> dict:
-    """Metrics of a checkpoint or artifact on a HAM10000-layout folder."""
+             plot: Path | None = None, progress: bool = True, bootstrap: int = 0,
+             reliability_plot: Path | None = None) -> dict:
+    """Metrics of a checkpoint or artifact on a HAM10000-layout folder; ``trust``: calibration
+    (ECE before/after), the referral operating points and, with ``bootstrap`` resamples of
+    whole lesions, 95% intervals (trust.py); ``reliability_plot``: a PNG of the diagram."""
     from .api import load
     from .atomic import output_file
     from .data import read_ham10000
@@ -104,6 +107,8 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
             raise ConfigError(f"--plot {plot}: give a picture file name ending "
                               f"{', '.join(PLOT_SUFFIXES)}")
         output_file(plot, "--plot")
+    if reliability_plot is not None:
+        output_file(reliability_plot, "--reliability-plot")
     clf = load(model)
     columns = _class_columns(clf.labels, clf.path)
     ds = select_split(clf.path, clf.card, read_ham10000(data, require_all_classes=False), split)
@@ -124,7 +129,33 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
         plot_confusion(np.array(m["confusion_matrix"]), m["labels"], Path(plot),
                        f"{Path(clf.path).name} on {split} (balanced acc {m['balanced_accuracy']:.3f})")
         m["confusion_plot"] = str(plot)
+    m["trust"] = _trust(clf, probs, ds, images, bootstrap, reliability_plot, split)
     return m
+
+
+def _trust(clf, probs: np.ndarray, ds, images, bootstrap: int, plot: Path | None,
+           split: str) -> dict:
+    """trust.trust_report on the model's own softmax [N, K] (its label order) for ``ds``, and
+    the card's input gate on ``images`` (its model images) and on non-dermoscopy images."""
+    from .trust import plot_reliability, trust_report
+
+    y = np.array([list(clf.labels).index(r.dx) for r in ds.records])
+    t = trust_report(probs, y, [r.lesion_id for r in ds.records], clf.card, clf.labels,
+                     n_boot=bootstrap)
+    if clf.card.gate:
+        from PIL import Image
+
+        from .ood_images import gate_report
+
+        sizes = []
+        for r in ds.records:
+            with Image.open(r.path) as im:  # the header only: the original's size
+                sizes.append(im.size)
+        t["gate"] = gate_report(np.asarray(images), sizes, clf.card.gate)
+    if plot is not None:
+        plot_reliability(t, Path(plot), f"{Path(clf.path).name} on {split}")
+        t["reliability_plot"] = str(plot)
+    return t
 
 
 def _class_columns(labels, path) -> list[int]:

@@ -96,3 +96,30 @@ def corrupted(images: np.ndarray, seed: int = 0) -> list[tuple[str, Image.Image]
         arr = np.asarray(kinds[kind](img), dtype=np.float64)
         out.append((f"{kind}{i}", Image.fromarray(np.round(arr).astype(np.uint8))))
     return out
+
+
+def gate_report(lesions: np.ndarray, sizes, gate, seed: int = 0) -> dict:
+    """The card's ``gate`` on lesion model images uint8 [N, S, S, 3] (originals ``sizes``,
+    (w, h) each) and on the three groups above: each group's OOD-score AUROC against the
+    lesions and the share the gate rejects (on lesions: its false rejections)."""
+    from .clinical import auroc
+    from .gate import assess, rejection_rates
+    from .preprocess import resize_center_crop
+
+    size = lesions.shape[1]
+    ins = [assess(im, s, gate) for im, s in zip(lesions, sizes)]
+    base = np.array([v.scores["ood"] for v in ins])
+    out = {"lesions": {"n": len(ins), **rejection_rates(ins)}}
+    groups = {"bundled_photos": bundled_photos(seed=seed),
+              "generated": generated(seed=seed),
+              "corrupted_lesions": corrupted(lesions[:: max(1, len(lesions) // 140)], seed)}
+    every = []
+    for name, items in groups.items():
+        vs = [assess(resize_center_crop(im, size), im.size, gate) for _, im in items]
+        s = np.array([v.scores["ood"] for v in vs])
+        every.append(s)
+        y = np.r_[np.zeros(len(base)), np.ones(len(s))]
+        out[name] = {"n": len(vs), "ood_auroc": auroc(y, np.r_[base, s]), **rejection_rates(vs)}
+    s = np.concatenate(every)
+    out["ood_auroc_all"] = auroc(np.r_[np.zeros(len(base)), np.ones(len(s))], np.r_[base, s])
+    return out

@@ -4,8 +4,10 @@
 
 Weights are stored as float16 safetensors (half the size; outputs checked below), the
 run's split.json travels with them, and the card's test metrics are recomputed for the
-shipped fp16 weights on the run's lesion-disjoint test split. The card is written with its
-integrity hash over itself and the weights (checked on every load), and read back to prove it.
+shipped fp16 weights on the run's lesion-disjoint test split. Calibration, the referral
+thresholds and the input gate are then fitted on the run's validation split
+(``skinedge calibrate``, weights untouched). The card is written with its integrity hash over
+itself and the weights (checked on every load), and read back to prove it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .calibrate import calibrate_checkpoint
 from .layout import DEFAULT_MODEL
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError
@@ -36,6 +39,7 @@ def release(run: Path, data: Path, dest: Path = DEFAULT_MODEL) -> dict:
     save_checkpoint(dest, model, card.with_(metrics=metrics), dtype=torch.float16,
                     extra_json={"split.json": split})
     shutil.rmtree(tmp, ignore_errors=True)
+    calibrate_checkpoint(dest, data, dest, progress=True)
     if not load_checkpoint(dest)[1].integrity_sha256:  # load_checkpoint verifies the hash
         raise CheckpointError(f"{dest}: the shipped card lacks its integrity hash")
     return metrics

@@ -110,6 +110,13 @@ def format_report(t: dict) -> list[str]:
                          f"{fig(f'{task}/threshold_sensitivity')}  specificity "
                          f"{fig(f'{task}/threshold_specificity')}  referred "
                          f"{fig(f'{task}/threshold_referred')}")
+    g = t.get("gate")
+    if g:
+        lines.append(f"  input gate: rejects {g['lesions']['rejected']:.1%} of these lesions; "
+                     f"OOD-score AUROC against them {g['ood_auroc_all']:.3f} (" + ", ".join(
+                         f"{k} {g[k]['ood_auroc']:.3f}, n={g[k]['n']}, rejected "
+                         f"{g[k]['rejected']:.0%}" for k in ("bundled_photos", "generated",
+                                                             "corrupted_lesions")) + ")")
     if iv:
         b = t["bootstrap"]
         lines.append(f"  [95% intervals: {b['resamples']} bootstrap resamples of {b['lesions']} "
