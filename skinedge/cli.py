@@ -243,11 +243,26 @@ def _run_predict(a) -> int:
                 continue
             top = ", ".join(f"{l} {p:.3f}" for l, p in r.top_k)
             print(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  [{top}]")
+            print("  " + _trust_text(r))
+    if not o.json:
+        iu = clf.card.intended_use
+        print(f"intended use: {iu['summary'] if iu else 'not stated in this model card'}")
     bad = sum(1 for r in results if r.error)
     if bad:
         print(f"skinedge predict: {bad} of {len(results)} image(s) failed (unreadable, or "
               "no finite model output); the others were classified", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _trust_text(r) -> str:
+    """One line: calibration, malignant probability, referral and the input gate's verdict."""
+    cal = "calibrated" if r.calibrated else "UNCALIBRATED (the card has no calibration)"
+    mal = f"malignant p={r.malignant_probability:.3f}" if r.malignant_probability is not None else ""
+    ref = ("" if r.refer is None else
+           f"{'REFER' if r.refer else 'no referral'} (threshold {r.threshold:.4f})")
+    gate = ("" if r.gate is None else "input ok" if r.gate["usable"]
+            else "input NOT USABLE: " + "; ".join(r.gate["reasons"]))
+    return "  ".join(x for x in (cal, mal, ref, gate) if x)
 
 
 def _add_inspect(sub) -> None:

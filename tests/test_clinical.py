@@ -259,3 +259,91 @@ def test_an_old_card_without_trust_fields_loads_and_predicts_uncalibrated(defaul
     assert p.calibrated is False and p.refer is None and p.threshold is None and p.gate is None
     assert p.malignant_probability == pytest.approx(
         sum(p.probabilities[c] for c in ("akiec", "bcc", "mel")))
+
+
+# ---- one calibration, every runtime --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def calibrated_exports(small_model, tmp_path_factory) -> dict:
+    """The small model calibrated on its validation split, exported unquantized to every
+    target: {target name: artifact path (None where the export failed)}."""
+    from skinedge.api import SAMPLE_DATA
+    from skinedge.calibrate import calibrate_checkpoint
+    from skinedge.exporting import ExportConfig, run_export
+
+    root = tmp_path_factory.mktemp("calibrated")
+    calibrate_checkpoint(small_model, SAMPLE_DATA, root / "ckpt", sensitivity=0.9, progress=False)
+    results = run_export(ExportConfig(model=str(root / "ckpt"), target="all", quant="fp32",
+                                      out=str(root / "artifacts"), progress=False))
+    out = {r.target: r.path if r.status != "failed" else None for r in results}
+    return {"eager": str(root / "ckpt"), **out}
+
+
+@pytest.mark.parametrize("target", list(__import__("skinedge.targets", fromlist=["TARGETS"])
+                                        .TARGETS))
+def test_every_runtime_gives_the_same_calibrated_probabilities_and_referral(
+        calibrated_exports, target):
+    import skinedge
+    from skinedge.api import SAMPLE_DATA
+    from skinedge.targets import get_target
+
+    path = calibrated_exports.get(target)
+    assert path, f"no {target} artifact was written"
+    module = get_target(target).load_module()
+    eager = skinedge.load(calibrated_exports["eager"])
+    card = module.read_card(__import__("pathlib").Path(path))
+    for k in ("calibration", "referral", "gate", "intended_use"):
+        assert getattr(card, k) == getattr(eager.card, k) and getattr(card, k), k
+    runs, why = module.can_run_here()
+    if not runs:  # e.g. CoreML off macOS: the embedded card is what its app applies
+        pytest.skip(why)
+    images = [str(p) for p in sorted((SAMPLE_DATA / "images").iterdir())[:24]]
+    got, ref = skinedge.load(path).predict(images), eager.predict(images)
+    for g, r in zip(got, ref):
+        assert g.calibrated and r.calibrated and g.threshold == r.threshold
+        assert g.probabilities == pytest.approx(r.probabilities, abs=1e-4)
+        assert g.malignant_probability == pytest.approx(r.malignant_probability, abs=1e-4)
+        if abs(r.malignant_probability - r.threshold) > 1e-4:  # not on the threshold itself
+            assert g.refer == r.refer
+        assert g.gate == r.gate  # the gate reads the same preprocessed pixels
+
+
+def test_calibrate_keeps_the_weights_and_reseals_the_card(default_model, tmp_path):
+    import skinedge
+    from skinedge.api import SAMPLE_DATA
+    from skinedge.calibrate import calibrate_checkpoint
+    from skinedge.checkpoint import load_checkpoint
+
+    out = tmp_path / "cal"
+    f = calibrate_checkpoint(default_model, SAMPLE_DATA, out, sensitivity=0.9, progress=False)
+    assert (out / "model.safetensors").read_bytes() == \
+        (default_model / "model.safetensors").read_bytes()
+    card = load_checkpoint(out)[1]  # verifies the new integrity hash
+    assert card.calibration == f["calibration"] and card.referral["target_sensitivity"] == 0.9
+    p = skinedge.load(out).predict(sorted((SAMPLE_DATA / "images").iterdir())[0])
+    assert p.calibrated and p.refer is not None and p.gate["usable"] in (True, False)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--sensitivity", "1.5"], "sensitivity"),
+    (["--sensitivity", "0"], "sensitivity"),
+    ([], "--data is required"),
+    (["--prevalence", "mel"], "--prevalence"),
+])
+def test_calibrate_refuses_bad_requests_in_one_line(args, needle, tmp_path):
+    from helpers import run_cli
+
+    from skinedge.api import SAMPLE_DATA
+
+    data = [] if needle == "--data is required" else ["--data", str(SAMPLE_DATA)]
+    r = run_cli("calibrate", "--out", str(tmp_path / "x"), *data, *args)
+    assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_calibrate_refuses_an_artifact(tmp_path):
+    from skinedge.calibrate import calibrate_checkpoint
+
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="calibrate a checkpoint folder"):
+        calibrate_checkpoint(onnx, tmp_path)

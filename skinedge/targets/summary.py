@@ -61,6 +61,23 @@ def _block(label: str, lines: list[str]) -> list[str]:
     return [f"  {label:14}{lines[0]}"] + [f"  {'':14}{ln}" for ln in lines[1:]]
 
 
+def _trust_lines(c) -> list[str]:
+    """Calibration, referral thresholds and input gate as the card states them."""
+    cal, ref, g = c.calibration, c.referral, c.gate
+    lines = [f"calibrated: temperature {cal['temperature']:.4f}, prior correction to "
+             f"{', '.join(f'{k} {v:.3f}' for k, v in cal.get('prevalence', {}).items())}"
+             if cal else "uncalibrated: probabilities are the model's own softmax "
+             "(fit with `skinedge calibrate`)"]
+    for task, t in (ref or {}).get("tasks", {}).items():
+        lines.append(f"refer ({task}: {'+'.join(t['labels'])}) at p >= {t['threshold']:.4f} "
+                     f"(validation sensitivity {t.get('val_sensitivity', float('nan')):.3f}, "
+                     f"target {ref.get('target_sensitivity', float('nan')):g})")
+    lines.append(f"input gate: min side {g['min_side']} px, luminance {g['luminance']}, "
+                 f"sharpness >= {g['sharpness_min']}, OOD score <= {g['ood']['threshold']}"
+                 if g else "no input gate")
+    return lines
+
+
 def format_inspection(i: Inspection) -> str:
     c = i.card
     fmt3 = lambda v: " ".join(f"{x:.4f}" for x in v)  # noqa: E731
@@ -80,6 +97,10 @@ def format_inspection(i: Inspection) -> str:
         out += _block("training", [f"{t.get('data', '?')}: {t.get('n_train', '?')} train / "
                                    f"{t.get('n_val', '?')} val / {t.get('n_test', '?')} test images, "
                                    f"split seed {t.get('split_seed', '?')}"])
+    out += _block("trust", _trust_lines(c))
+    iu = c.intended_use
+    out += _block("intended use", [iu["summary"], *(f"- {x}" for x in iu.get("limitations", []))]
+                  if iu else ["not stated in this card"])
     out += _block("software", [", ".join(f"{k} {v}" for k, v in c.software.items())])
     out += _block("structure", [f"{k}: {v}" for k, v in i.structure.items()])
     out += _block("check", list(i.problems) or ["structure as the card says"])
