@@ -96,19 +96,14 @@ def evaluate(model: str | Path | None, data: str | Path, split: str = "test",
     (ECE before/after), the referral operating points and, with ``bootstrap`` resamples of
     whole lesions, 95% intervals (trust.py); ``reliability_plot``: a PNG of the diagram."""
     from .api import load
-    from .atomic import output_file
     from .data import read_ham10000
     from .data.cache import cached_images
     from .labels import CLASSES
     from .metrics import classification_metrics
 
-    if plot is not None:  # before the evaluation, not after it
-        if Path(plot).suffix.lower() not in PLOT_SUFFIXES:
-            raise ConfigError(f"--plot {plot}: give a picture file name ending "
-                              f"{', '.join(PLOT_SUFFIXES)}")
-        output_file(plot, "--plot")
-    if reliability_plot is not None:
-        output_file(reliability_plot, "--reliability-plot")
+    for path, flag in ((plot, "--plot"), (reliability_plot, "--reliability-plot")):
+        if path is not None:  # before the evaluation, not after it
+            _check_picture(path, flag)
     clf = load(model)
     columns = _class_columns(clf.labels, clf.path)
     ds = select_split(clf.path, clf.card, read_ham10000(data, require_all_classes=False), split)
@@ -156,6 +151,16 @@ def _trust(clf, probs: np.ndarray, ds, images, bootstrap: int, plot: Path | None
         plot_reliability(t, Path(plot), f"{Path(clf.path).name} on {split}")
         t["reliability_plot"] = str(plot)
     return t
+
+
+def _check_picture(path: Path, flag: str) -> None:
+    """A picture matplotlib can write at ``path``, checked before any work."""
+    from .atomic import output_file
+
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise ConfigError(f"{flag} {path}: give a picture file name ending "
+                          f"{', '.join(PLOT_SUFFIXES)}")
+    output_file(path, flag)
 
 
 def _class_columns(labels, path) -> list[int]:

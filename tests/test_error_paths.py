@@ -146,7 +146,8 @@ def test_every_numeric_option_of_every_config_has_a_range():
             kinds = {hints[f.name], *typing.get_args(hints[f.name])}
             kinds |= {a for k in list(kinds) for a in typing.get_args(k)}
             numeric = kinds & {int, float} and bool not in kinds
-            if f.metadata.get("cli") and numeric and not any(f.metadata.get("bounds", ())):
+            bounded = any(b is not None for b in f.metadata.get("bounds", ()))
+            if f.metadata.get("cli") and numeric and not bounded:
                 unbounded.append(f"{cls.__name__}.{f.name}")
     assert not unbounded, unbounded
 
@@ -292,8 +293,9 @@ def test_eval_plot_into_an_unwritable_place_fails_before_scoring(capsys, tmp_pat
                  tmp_path / "c.txt", tmp_path / "c"):
         with pytest.raises(ConfigError, match=re.escape(f"--plot {plot}")):
             evaluate(None, SAMPLE_DATA, "test", plot)
-        code, err, _ = _cli(capsys, "eval", "--plot", str(plot))
-        assert code == 2 and f"--plot {plot}" in _one_line(err)
+        for flag in ("--plot", "--reliability-plot"):
+            code, err, _ = _cli(capsys, "eval", flag, str(plot))
+            assert code == 2 and f"{flag} {plot}" in _one_line(err)
 
 
 # -- OSError while writing: one line naming the path -----------------------------------------
