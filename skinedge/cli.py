@@ -242,11 +242,12 @@ def _run_predict(a) -> int:
                 print(f"{r.source}: ERROR {r.error}")
                 continue
             top = ", ".join(f"{l} {p:.3f}" for l, p in r.top_k)
-            print(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  [{top}]")
-            print("  " + _trust_text(r))
+            print(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  [{top}]  "
+                  f"{_trust_text(r)}")  # one line per image, as the README promises
     if not o.json:
         iu = clf.card.intended_use
-        print(f"intended use: {iu['summary'] if iu else 'not stated in this model card'}")
+        print(f"intended use: {iu['summary'] if iu else 'not stated in this model card'}",
+              file=sys.stderr)
     bad = sum(1 for r in results if r.error)
     if bad:
         print(f"skinedge predict: {bad} of {len(results)} image(s) failed (unreadable, or "
