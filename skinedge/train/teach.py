@@ -32,15 +32,19 @@ class TeachConfig(Config):
     out: str = option("teacher_labels.safetensors", "output file")
     views: int = option(8, "fixed views per image: 1 (centre crop) or 8 (its rotations and "
                         "mirrors)", choices=(1, 8))
-    batch_size: int = option(64, "images per teacher batch")
+    batch_size: int = option(64, "images per teacher batch", min=1, max=4096)
     progress: bool = option(True, "show progress bars")
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.teacher:
             raise ConfigError("--teacher: give at least one teacher checkpoint folder")
 
 
 def _split_file(cfg: TeachConfig) -> Path:
+    for path in cfg.teacher:  # before the split: the teacher is what the user named first
+        if not (Path(path) / "card.json").is_file():
+            raise ConfigError(f"--teacher {path}: not a checkpoint folder (no card.json)")
     path = Path(cfg.split_file) if cfg.split_file else Path(cfg.teacher[0]).parent / "split.json"
     if not path.is_file():
         raise ConfigError(f"--split-file {path}: no such file; give the split.json of the "
@@ -80,8 +84,11 @@ def teach(cfg: TeachConfig) -> dict:
     from ..metrics import classification_metrics
     from ..runs import check_covers
 
-    ds = read_ham10000(cfg.data)
+    from ..atomic import output_file
+
+    output_file(cfg.out, "--out")
     split_path = _split_file(cfg)
+    ds = read_ham10000(cfg.data)
     split = Split.load(split_path)
     check_covers(split, ds, split_path)
     side = np.array([split.assignment[r.image_id] for r in ds.records])
