@@ -203,6 +203,8 @@ def _run_export(a) -> int:
 
     results = run_export(ExportConfig.from_args(a, model=a.model, progress=not a.json))
     print(json.dumps([asdict(r) for r in results], indent=2) if a.json else format_table(results))
+    if a.golden and not a.json:
+        print(f"golden vectors (format: its README.md) -> {Path(a.out) / 'golden'}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
         print(f"skinedge export: {len(failed)} artifact(s) failed their parity check and were "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .api import softmax
+from . import golden
 from .atomic import replacing
 from .card import ModelCard
 from .config import Config, option
@@ -39,6 +40,9 @@ class ExportConfig(Config):
     data: str | None = option(None, "HAM10000-layout folder for calibration and parity images "
                               "(the model's train/val split of it)",
                               default_text="the sample shipped with skinedge")
+    golden: bool = option(True, "write golden/ beside the artifacts: odd-shaped test images, "
+                          "their model inputs, each runnable model's outputs, the cards "
+                          "(golden/README.md says the format)")
     progress: bool = option(True, cli=False)
 
 
@@ -242,6 +246,8 @@ def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[E
     model, card = load_checkpoint(model_path)
     names = [artifact_name(card, r) for r in recipes]
     folder.check_free(names)
+    if cfg.golden:
+        golden.check_free(folder.root / golden.GOLDEN)
     folder.remove_stale()
     data = Path(cfg.data) if cfg.data else SAMPLE_DATA
     images = ImageSets(model, card, model_path, data)
@@ -260,6 +266,9 @@ def run_export(cfg: ExportConfig, recipes: list[Recipe] | None = None) -> list[E
         results.append(export_one(model, card, r, folder, images))
     folder.record(results, names, {"model": str(model_path), "data": str(data),
                                    "host": platform.platform()})
+    if cfg.golden:  # the checkpoint and every artifact whose parity ran here
+        golden.write_golden(folder.root / golden.GOLDEN, model_path,
+                            [r.path for r in results if r.status == "ok"])
     return results
 
 
