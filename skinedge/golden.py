@@ -317,7 +317,12 @@ from the models. Nothing here needs numpy: arrays are raw little-endian binary, 
 
 Models are keyed by artifact file name; `{CHECKPOINT}` is the eager checkpoint. Only models that
 run on the exporting machine have expected outputs (a CoreML package off macOS does not: an iOS
-test compares with the `{CHECKPOINT}` or fp32 entries within the fp32 tolerance).
+test compares it with the `{CHECKPOINT}` entry within its recipe's parity tolerance,
+`max_abs_diff` in `export/*.toml`).
+
+`probabilities` are computed from the stored model images, so they check the model alone;
+`prediction` is computed from the image files through the whole pipeline (decode,
+preprocessing, model, calibration, gate), so it checks everything an app does.
 
 ## Tolerances
 
