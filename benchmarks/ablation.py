@@ -80,7 +80,8 @@ def running(done: Path) -> bool:
 
 
 def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
     while True:
         with lock:
             if not queue:
@@ -92,6 +93,12 @@ def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
         while running(done):  # left by an earlier queue: wait for it, then go on
             time.sleep(30)
         if done.is_file():
+            continue
+        need = next((Path(c) for c in cmd if c.endswith(".safetensors")), None)
+        while need is not None and not need.is_file() and running(need):
+            time.sleep(30)  # its input is still being made (e.g. the teacher's labels)
+        if need is not None and not need.is_file():
+            print(f"[skip] {name}: {need} is missing", flush=True)
             continue
         print(f"[start {time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[1:])}", flush=True)
         done.parent.mkdir(parents=True, exist_ok=True)
