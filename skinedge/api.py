@@ -1,6 +1,8 @@
 """One predict API over every checkpoint and artifact (ARCHITECTURE.md, contract 3)."""
 from __future__ import annotations
 
+import operator
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -9,7 +11,7 @@ import numpy as np
 
 from .calibration import apply_card
 from .card import ModelCard
-from .errors import ConfigError, ModelOutputError, SkinedgeError
+from .errors import ConfigError, DataError, ModelOutputError, SkinedgeError
 from .layout import DEFAULT_MODEL, SAMPLE_DATA  # noqa: F401  (public: skinedge.api.SAMPLE_DATA)
 from .preprocess import (ImageInput, _display_name, load_image, resize_center_crop,
                          to_model_input)
@@ -107,14 +109,31 @@ class Classifier:
 
     def predict_batch_array(self, images_hwc: np.ndarray, batch_size: int = 32,
                             calibrated: bool = False) -> np.ndarray:
-        """uint8 [N, S, S, 3] -> probabilities [N, K]: the model's own softmax, or with
-        ``calibrated`` the card's calibration applied (plain softmax where it has none).
-        Raises ModelOutputError when the model's output for any image is not finite."""
+        """uint8 [N, S, S, 3] (S: the card's input_size, images already preprocessed) ->
+        probabilities [N, K]: the model's own softmax, or with ``calibrated`` the card's
+        calibration applied (plain softmax where it has none). Raises DataError for any other
+        dtype or shape (nothing is resized or rescaled here: ``predict`` does that) and
+        ModelOutputError when the model's output for any image is not finite."""
+        self._check_batch(images_hwc)
         probs = self._probabilities(images_hwc, batch_size, calibrated)
         bad = int(np.isnan(probs).any(axis=1).sum())
         if bad:
             raise ModelOutputError(self._not_finite(f"{self.path}: {bad} of {len(probs)} images"))
         return probs
+
+    def _check_batch(self, images_hwc) -> None:
+        """DataError unless ``images_hwc`` is a uint8 array [N, S, S, 3] with S the input size."""
+        s = self.card.input_size
+        want = f"a uint8 array [N, {s}, {s}, 3] ({self.path}: input size {s}, RGB)"
+        if not isinstance(images_hwc, np.ndarray):
+            raise DataError(f"predict_batch_array: expected {want}, not {type(images_hwc).__name__}")
+        if images_hwc.dtype != np.uint8:
+            raise DataError(f"predict_batch_array: expected {want}, not dtype {images_hwc.dtype}; "
+                            "convert 0..255 data with .astype(np.uint8), or use predict() for "
+                            "other ranges")
+        if images_hwc.ndim != 4 or images_hwc.shape[1:] != (s, s, 3):
+            raise DataError(f"predict_batch_array: expected {want}, not shape "
+                            f"{list(images_hwc.shape)}; use predict() or preprocess() to resize")
 
     def _result(self, source: str, raw: np.ndarray, top_k: int, verdict=None,
                 refuse: bool = False) -> Prediction:
@@ -146,8 +165,7 @@ class Classifier:
 
         Accepted images: a file path, a PIL image or a numpy array; value ranges in
         ``skinedge.preprocess.load_image`` (uint8 0..255, uint16 0..65535, float in [0, 1])."""
-        if top_k < 1:
-            raise ConfigError(f"top_k={top_k}: must be at least 1")
+        top_k = _check_top_k(top_k)
         if isinstance(image, (list, tuple)):
             return self._predict_many(list(image), top_k, refuse)
         name = str(image) if isinstance(image, (str, Path)) else type(image).__name__
@@ -181,6 +199,20 @@ class Classifier:
         return results
 
 
+def _check_top_k(top_k) -> int:
+    """``top_k`` as an int of at least 1, or a ConfigError naming it and what it was."""
+    try:
+        k = operator.index(top_k)  # an int or numpy integer; not 1.5, "3" or True
+    except TypeError:
+        k = None
+    if k is None or isinstance(top_k, bool):
+        raise ConfigError(f"top_k={top_k!r}: must be an integer of at least 1, not "
+                          f"{type(top_k).__name__}")
+    if k < 1:
+        raise ConfigError(f"top_k={k}: must be at least 1")
+    return k
+
+
 def referral(card: ModelCard, probs: np.ndarray) -> dict:
     """malignant_probability, refer and threshold of calibrated probabilities [K] per the
     card's ``referral`` field (refer and threshold None without one)."""
@@ -200,6 +232,9 @@ def referral(card: ModelCard, probs: np.ndarray) -> dict:
 
 def load(path: str | Path | None = None) -> Classifier:
     """A classifier for a checkpoint folder, .pte, .onnx or .mlpackage (default: the shipped model)."""
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"skinedge.load: path must be a str or path-like (a checkpoint folder, "
+                          f".pte, .onnx or .mlpackage), not {type(path).__name__} {path!r}")
     path = Path(path) if path is not None else DEFAULT_MODEL
     target = target_for_path(path)
     if not path.exists():

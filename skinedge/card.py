@@ -13,6 +13,11 @@ over the zeros (same length, so nothing moves); a reader replaces it by zeros ag
 re-hashes. So one hash covers weights or graph and every card field (labels, preprocessing,
 quantization, calibration), in whatever container. It is a checksum, not a signature: it
 catches corruption and edited cards, not someone who rewrites the hash on purpose.
+
+A card without the field loads the old way, with a warning, only if it can be from before
+integrity hashes. One that cannot (it holds a field only later versions write,
+``SEALED_ERA_FIELDS``, or names skinedge ``SEALED_SINCE`` or later as its writer) had its hash
+removed, and is refused (``accept_unsealed``).
 """
 from __future__ import annotations
 
@@ -43,6 +48,11 @@ MIN_INPUT_SIZE, MAX_INPUT_SIZE, MAX_VIEWS = 16, 2048, 64
 # file's raw bytes before any parser sees them.
 _SEALED = re.compile(rb'"integrity_sha256": "([0-9a-f]{64})"')
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# Fields that only skinedge versions writing integrity hashes put in a card (the trust fields
+# came after skinedge.integrity/1; `views` did not: exports from before the hash carry it),
+# and the first version whose cards are all sealed.
+SEALED_ERA_FIELDS = ("calibration", "referral", "gate", "intended_use")
+SEALED_SINCE = (0, 2)
 _warned: set[str] = set()
 
 
@@ -139,8 +149,15 @@ def sealed_digests(data: bytes) -> set[str]:
     return {m.decode() for m in _SEALED.findall(data)}
 
 
-def warn_unsealed(path: Path, remedy: str) -> None:
-    """Once per file and process: a card from before integrity hashes loads, with a warning."""
+def accept_unsealed(path: Path, card: "ModelCard", remedy: str) -> None:
+    """A card without ``integrity_sha256``: refused (CheckpointError) when its writer sealed
+    every card, since then the hash was removed and an edit would go unnoticed; else, a card
+    from before integrity hashes, it loads with a warning once per file and process."""
+    if card.must_be_sealed:
+        raise CheckpointError(f"{path}: its model card has no integrity_sha256, but "
+                              f"{card.must_be_sealed}: the hash was removed, so its labels or "
+                              "preprocessing may have been edited; refused. Use the file as "
+                              "skinedge wrote it, or export it again")
     if str(path) in _warned:
         return
     _warned.add(str(path))
@@ -249,6 +266,18 @@ _FIELD_RULES: dict[str, Callable[[Any], str]] = {
 }
 
 
+def _must_be_sealed(d: dict[str, Any]) -> str:
+    """Why the writer of card document ``d`` sealed it, "" when it may predate the hash."""
+    newer = next((k for k in SEALED_ERA_FIELDS if k in d), None)
+    if newer:
+        return f"it has the field '{newer}', which only versions that seal their cards write"
+    version = str(d.get("software", {}).get("skinedge", ""))
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if m and (int(m[1]), int(m[2])) >= SEALED_SINCE:
+        return f"it was written by skinedge {version}, which seals every card it writes"
+    return ""
+
+
 def _check_fields(d: dict[str, Any], source: str) -> None:
     """CheckpointError naming ``source`` and the first field that is malformed."""
     for name, rule in _FIELD_RULES.items():
@@ -303,6 +332,9 @@ class ModelCard:
     # sha256 over the artifact and this card (see the module docstring); "" on older cards
     integrity_sha256: str = ""
     schema: str = CARD_SCHEMA
+    # Not a card field (never written): why the document it was read from must carry
+    # integrity_sha256 ("" when it may be from before integrity hashes; see accept_unsealed).
+    must_be_sealed: str = field(default="", repr=False, compare=False)
 
     @property
     def macs(self) -> int:
@@ -310,6 +342,7 @@ class ModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["must_be_sealed"]
         d["macs"] = self.macs
         return d
 
@@ -331,17 +364,24 @@ class ModelCard:
         if missing:
             raise CheckpointError(f"{source}: model card lacks {', '.join(sorted(missing))}")
         _check_fields(d, source)
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"must_be_sealed"}
         kw = {k: v for k, v in d.items() if k in names}
         for k in ("mean", "std", "labels", "label_names", "value_range"):
             if k in kw:
                 kw[k] = tuple(kw[k])
-        return cls(**kw)
+        return cls(**kw, must_be_sealed=_must_be_sealed(d))
 
     @classmethod
-    def from_json(cls, text: str, source: str = "<card>") -> "ModelCard":
+    def from_json(cls, text: str | bytes, source: str = "<card>") -> "ModelCard":
+        """The card in ``text`` (bytes: UTF-8, as containers store it), checked as from_dict."""
         try:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
             return cls.from_dict(json.loads(text), source)
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{source}: model card is not valid UTF-8, so the file is "
+                                  f"corrupt ({exc.reason} at byte {exc.start}); export it "
+                                  "again") from None
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{source}: model card is not valid JSON ({exc})") from None
 

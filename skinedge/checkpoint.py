@@ -15,7 +15,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .atomic import write_folder
-from .card import PLACEHOLDER, ModelCard, integrity_digest, seal, sha256_file, warn_unsealed
+from .card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_digest, seal,
+                   sha256_file)
 from .errors import CheckpointError
 from .models import SkinClassifier, create_model
 
@@ -90,7 +91,7 @@ def read_card(folder: Path) -> ModelCard:
 def verify_checkpoint(folder: Path, card: ModelCard) -> None:
     """CheckpointError unless ``card.json`` and the weights hash to the card's
     ``integrity_sha256``; a checkpoint saved before that field is checked by its weights'
-    sha256 alone, with a warning."""
+    sha256 alone, with a warning (a card newer than that field must have it: card.py)."""
     folder = Path(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
@@ -104,7 +105,8 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> None:
                               f"the card's {card.integrity_sha256[:12]}...: {what} after saving. "
                               "Use the checkpoint as it was saved (labels, preprocessing and "
                               "weights are checked together)")
-    warn_unsealed(folder, "load and save it again (skinedge.checkpoint.save_checkpoint) to add one")
+    accept_unsealed(folder / CARD, card,
+                    "load and save it again (skinedge.checkpoint.save_checkpoint) to add one")
     digest = sha256_file(weights)
     if card.artifact_sha256 and digest != card.artifact_sha256:
         raise CheckpointError(f"{weights}: sha256 {digest[:12]}... does not match the card's "

@@ -78,6 +78,18 @@ def _grey_to_rgb(img: Image.Image, name: str) -> Image.Image:
     return Image.fromarray(_to_uint8(arr, 65535.0), mode="L").convert("RGB")
 
 
+def _pnm_as_16_bit(img: Image.Image, name: str) -> Image.Image:
+    """A PGM/PPM with a maxval over 255, which Pillow opens as mode I rescaled to 0..65535
+    (its PPM decoder's contract), as the 16-bit image it is (I;16). Mode I in general is read
+    as 0..255; this is the one source of mode I whose range is known. Call before anything
+    copies ``img``: a copy no longer knows its format."""
+    if img.mode != "I" or img.format != "PPM":
+        return img
+    arr = np.asarray(img)
+    _check_range(arr, 65535, name, "16-bit PGM image (mode I)", "save it as 8- or 16-bit")
+    return Image.fromarray(arr.astype(np.uint16))
+
+
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
     """Convert any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F...) to 8-bit RGB."""
     if img.mode == "RGB":
@@ -133,7 +145,7 @@ def _decode(f, name: str) -> Image.Image:
         raise DataError(f"{name}: corrupt or truncated image ({exc})") from None
     except OSError as exc:
         raise _read_error(name, exc) from None
-    return _to_rgb(ImageOps.exif_transpose(img), name)
+    return _to_rgb(ImageOps.exif_transpose(_pnm_as_16_bit(img, name)), name)
 
 
 def _load_file(path: Path, name: str) -> Image.Image:
@@ -165,7 +177,7 @@ def _from_pil(img: Image.Image, name: str) -> Image.Image:
         raise DataError(f"{name}: cannot read the image: {exc}") from None
     except OSError as exc:  # a lazily opened file that turns out corrupt or unreadable
         raise _read_error(name, exc) from None
-    return _to_rgb(ImageOps.exif_transpose(img), name)
+    return _to_rgb(ImageOps.exif_transpose(_pnm_as_16_bit(img, name)), name)
 
 
 def _display_name(src, name: str | None) -> str:
@@ -183,7 +195,8 @@ def load_image(src: ImageInput, name: str | None = None) -> Image.Image:
 
     - a file path (JPEG, PNG, TIFF, ... anything Pillow reads; the first frame);
     - a PIL image: 8-bit modes (L, P, RGB, RGBA, LA, CMYK, ...) as they are, I;16 as 0..65535,
-      I (32-bit int) as 0..255, F (32-bit float) as [0, 1];
+      I (32-bit int) as 0..255, F (32-bit float) as [0, 1]; a 16-bit PGM (maxval over 255),
+      which Pillow opens as mode I scaled to 0..65535, as 0..65535 like I;16;
     - a numpy array HxW or HxWxC (C = 1, 3 or 4, RGB(A) order): uint8 0..255,
       uint16 0..65535, float in [0, 1].
 

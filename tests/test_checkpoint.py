@@ -58,9 +58,12 @@ def test_weights_that_do_not_match_the_card_are_refused(tmp_path):
     save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(tmp_path / "ck" / WEIGHTS))
     with pytest.raises(CheckpointError, match="sha256"):
         load_checkpoint(tmp_path / "ck")
-    # With the hashes taken out of the card, the architecture check still catches it.
+    # With the hashes taken out of an old card, the architecture check still catches it.
     doc = json.loads((tmp_path / "ck" / "card.json").read_text())
     doc["artifact_sha256"] = doc["integrity_sha256"] = ""
+    for newer in ("calibration", "referral", "gate", "intended_use"):  # none in an old card
+        del doc[newer]
+    doc["software"]["skinedge"] = "0.1.0"
     (tmp_path / "ck" / "card.json").write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="do not match the card's architecture"):
         load_checkpoint(tmp_path / "ck")

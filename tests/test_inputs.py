@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -438,3 +439,47 @@ def test_cache_help_does_not_import_torch():
             "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "clear" in out.stdout and out.stdout.strip().splitlines()[-1] == "False"
+
+
+# ---------------------------------------------------------------- probe campaign, second round
+
+@pytest.mark.parametrize("batch, needle", [
+    (np.zeros((2, 10, 10, 3), np.uint8), "shape [2, 10, 10, 3]"),  # was classified silently
+    (np.zeros((2, 32, 32, 3), np.float32), "dtype float32"),        # was read as 0..255
+    (np.zeros((32, 32, 3), np.uint8), "shape [32, 32, 3]"),
+    ([[0]], "not list"),
+])
+def test_predict_batch_array_refuses_another_size_or_dtype(clf, batch, needle):
+    with pytest.raises(DataError, match=re.escape(needle)) as exc:
+        clf.predict_batch_array(batch)
+    assert "a uint8 array [N, 32, 32, 3]" in str(exc.value)
+    assert clf.predict_batch_array(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 7)
+
+
+@pytest.mark.parametrize("top_k, kind", [(1.5, "float"), ("3", "str"), (True, "bool"),
+                                         (None, "NoneType")])
+def test_a_top_k_of_the_wrong_type_is_a_config_error_naming_it(clf, top_k, kind):
+    with pytest.raises(ConfigError, match=rf"top_k=.*integer of at least 1, not {kind}"):
+        clf.predict(str(IMG), top_k=top_k)
+    assert len(clf.predict(str(IMG), top_k=np.int64(2)).top_k) == 2
+
+
+def test_load_of_something_not_a_path_is_a_config_error():
+    with pytest.raises(ConfigError, match="skinedge.load: path .* not int 123"):
+        skinedge.load(123)
+
+
+def test_a_16_bit_pgm_is_read_like_its_8_bit_grey(tmp_path):
+    # Probe: Pillow opens a 16-bit PGM as mode I (0..65535), which was refused as over 255.
+    grey = np.asarray(Image.open(IMG).convert("L"))
+    path = tmp_path / "grey16.pgm"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(path)
+    assert Image.open(path).mode == "I"
+    want = np.asarray(load_image(Image.fromarray(grey)), dtype=int)
+    for src in (path, Image.open(path)):
+        assert np.array_equal(np.asarray(load_image(src), dtype=int), want), src
+    ten_bit = tmp_path / "grey10.pgm"  # maxval 1023: Pillow rescales it to 0..65535 too
+    h, w = grey.shape
+    ten_bit.write_bytes(f"P5 {w} {h} 1023\n".encode()
+                        + (grey.astype(np.int64) * 1023 // 255).astype(">u2").tobytes())
+    assert np.abs(np.asarray(load_image(ten_bit), dtype=int) - want).max() <= 1

@@ -16,7 +16,7 @@ from helpers import run_cli
 
 import skinedge
 from skinedge.api import SAMPLE_DATA
-from skinedge.card import ModelCard
+from skinedge.card import SEALED_ERA_FIELDS, ModelCard
 from skinedge.checkpoint import CARD, WEIGHTS, load_checkpoint, save_checkpoint
 from skinedge.errors import CheckpointError
 from skinedge.models import create_model
@@ -212,7 +212,10 @@ def test_inspect_reports_the_integrity_verdict(artifacts):
 # -- artifacts and checkpoints from before the integrity hash ---------------------------------
 
 def _legacy(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if k != "integrity_sha256"}
+    """A card as skinedge 0.1 wrote it before integrity hashes: no integrity_sha256 and none of
+    the fields that came after it (a card that has one had its hash removed)."""
+    old = {k: v for k, v in doc.items() if k != "integrity_sha256" and k not in SEALED_ERA_FIELDS}
+    return {**old, "software": {**doc.get("software", {}), "skinedge": "0.1.0"}}
 
 
 def test_a_checkpoint_from_before_the_hash_loads_with_one_warning(checkpoint, capfd):
@@ -394,3 +397,118 @@ def test_a_file_is_hashed_in_chunks_exactly_as_the_definition_says(tmp_path, at)
     want = hashlib.sha256(bytes(data).replace(digest.encode(), PLACEHOLDER.encode())).hexdigest()
     assert integrity_digest(path, digest) == integrity_sha(bytes(data), digest) == want
     assert integrity_digest(path, digest) != hashlib.sha256(bytes(data)).hexdigest()
+
+
+# -- probe campaign, second round ------------------------------------------------------------
+
+def _one_line(r) -> str:
+    """The CLI's stderr, asserted to be one line and no traceback."""
+    err = r.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err[-3000:]
+    return err
+
+
+def _strip_and_swap(doc: dict) -> dict:
+    return {k: v for k, v in _swap_mel_akiec(doc).items() if k != "integrity_sha256"}
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "onnx"])
+def test_a_card_whose_hash_was_removed_is_refused_not_loaded_as_an_old_one(kind, artifacts,
+                                                                            tmp_path):
+    # Probe: mel/akiec swapped and integrity_sha256 deleted loaded as a card from before the
+    # hash, with a warning, and predicted the swapped label (exit 0).
+    if kind == "checkpoint":
+        path = _tampered("checkpoint", artifacts, tmp_path)  # swapped
+        _rewrite_json(path / CARD, lambda d: {k: v for k, v in d.items()
+                                              if k != "integrity_sha256"})
+    else:
+        path = _copy(artifacts["onnx"], tmp_path)
+        _onnx_card_edit(path, _strip_and_swap)
+    with pytest.raises(CheckpointError, match=r"no integrity_sha256, but .*'calibration'"):
+        skinedge.load(path)
+    r = run_cli("predict", IMAGE, "--model", str(path))
+    assert r.returncode == 2 and "mel" not in r.stdout, (r.stdout, r.stderr[-2000:])
+    assert path.name in _one_line(r) and "integrity_sha256" in r.stderr
+
+
+def test_a_pte_whose_embedded_hash_was_renamed_away_is_refused(artifacts, tmp_path):
+    """The same without a sidecar: the key renamed in place (same length, nothing moves)."""
+    path = _copy(artifacts["executorch"], tmp_path, with_sidecar=False)
+    data = path.read_bytes()
+    assert data.count(b'"integrity_sha256"') == 1
+    path.write_bytes(data.replace(b'"integrity_sha256"', b'"x_tegrity_sha256"'))
+    with pytest.raises(CheckpointError, match="no integrity_sha256"):
+        skinedge.load(path)
+
+
+@pytest.mark.parametrize("version, refused", [("0.2.0", True), ("1.0", True), ("0.1.0", False)])
+def test_a_card_from_a_version_that_seals_must_carry_its_hash(checkpoint, capfd, version,
+                                                               refused):
+    """An old-looking card (no trust fields) is refused when it names a writer that seals."""
+    _rewrite_json(checkpoint / CARD, lambda d: {**_legacy(d), "software": {"skinedge": version}})
+    if refused:
+        with pytest.raises(CheckpointError, match=f"written by skinedge {version}"):
+            skinedge.load(checkpoint)
+    else:
+        skinedge.load(checkpoint)
+        assert "written before integrity hashes" in capfd.readouterr().err
+
+
+def test_an_old_onnx_card_whose_input_size_was_edited_is_refused(artifacts, tmp_path):
+    # Probe: integrity removed and input_size edited ended in an onnxruntime traceback.
+    import onnx
+
+    from skinedge.targets.onnx import _content_sha
+
+    path = _copy(artifacts["onnx"], tmp_path)
+    sha = _content_sha(onnx.load(str(path)))
+    _onnx_card_edit(path, lambda d: {**_legacy(d), "artifact_sha256": sha, "input_size": 32})
+    with pytest.raises(CheckpointError, match=f"input 32 px.*{SIZE}"):
+        skinedge.load(path)
+
+
+def test_an_onnx_card_that_is_not_utf8_is_one_clear_error(artifacts, tmp_path):
+    # Probe: a card byte made invalid UTF-8 ended in a UnicodeDecodeError traceback.
+    path = _copy(artifacts["onnx"], tmp_path)
+    data = bytearray(path.read_bytes())
+    data[data.find(b'"architecture"') + 20] ^= 0x80
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="not valid UTF-8"):
+        skinedge.load(path)
+    for cmd in (("inspect", str(path)), ("predict", IMAGE, "--model", str(path))):
+        r = run_cli(*cmd)
+        assert r.returncode == 2 and str(path) in _one_line(r) and "UTF-8" in r.stderr
+
+
+def test_inspect_of_a_pte_with_flipped_header_bytes_is_one_clear_error(artifacts, tmp_path):
+    # Probe: a .pte without sidecar, bytes 40 and 2000 flipped: UnicodeDecodeError traceback.
+    path = _copy(artifacts["executorch"], tmp_path, with_sidecar=False)
+    data = bytearray(path.read_bytes())
+    for i in (40, 2000):
+        data[i] ^= 0x80
+    path.write_bytes(bytes(data))
+    r = run_cli("inspect", str(path))
+    assert r.returncode in (1, 2) and str(path) in _one_line(r), r.stdout[-2000:]
+
+
+def test_inspect_of_a_truncated_pte_is_one_line(artifacts, tmp_path):
+    # Probe: ExecuTorch's own line on stderr, then skinedge's.
+    path = _copy(artifacts["executorch"], tmp_path, with_sidecar=False)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 3])
+    r = run_cli("inspect", str(path))
+    assert r.returncode == 2 and str(path) in _one_line(r)
+    assert "File size is too small" in r.stderr  # ExecuTorch's reason, inside that line
+
+
+@pytest.mark.parametrize("damage", ["header flipped", "truncated"])
+def test_inspect_of_a_checkpoint_with_unreadable_weights_is_one_clear_error(checkpoint, damage):
+    # Probe: a raw SafetensorError traceback from the structure summary.
+    weights = checkpoint / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    if damage == "truncated":
+        data = data[:100_000]
+    for i in ((3, 20, 40) if damage == "header flipped" else ()):
+        data[i] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    r = run_cli("inspect", str(checkpoint))
+    assert r.returncode == 2 and str(weights) in _one_line(r) and "safetensors" in r.stderr

@@ -26,6 +26,7 @@ MAX_BATCH = 256
 NOISE = re.compile(r"^\[(cpuinfo_utils|threadpool)\.cpp:\d+\]"
                    r"|\[\d+:\d+(<[^\]]*)?, [^\]]*/s\]\s*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SOURCE = re.compile(r"^\[[\w.]+:\d+\]\s*")  # "[program.cpp:114] " before a native message
 
 
 def require(module: str, package: str, extra: str = "export"):
@@ -48,10 +49,11 @@ def installed(module: str, package: str, extra: str = "export") -> tuple[bool, s
 
 
 @contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
+def quiet_stderr(reasons: list[str] | None = None) -> Iterator[None]:
     """Hold back what the block prints on stderr, from Python (tqdm) and from C/C++ (fd 2),
     then print it again without the known noise; if the block raises, print all of it, since
-    the backend's own lines may explain the error."""
+    the backend's own lines may explain the error, or, given ``reasons``, put those lines
+    there (without their ``[file.cpp:N]`` prefix) for the caller's one-line error."""
     sys.stderr.flush()
     saved = os.dup(2)
     python_side = io.StringIO()
@@ -69,7 +71,9 @@ def quiet_stderr() -> Iterator[None]:
             text = python_side.getvalue() + native_side.read().decode(errors="replace")
             lines = [_ANSI.sub("", ln).strip() for ln in re.split(r"[\r\n]+", text)]
             keep = [ln for ln in lines if ln and (failed or not NOISE.search(ln))]
-            if keep:
+            if failed and reasons is not None:
+                reasons.extend(_SOURCE.sub("", ln) for ln in keep if not NOISE.search(ln))
+            elif keep:
                 print("\n".join(keep), file=sys.stderr, flush=True)
 
 

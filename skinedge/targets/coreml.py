@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import PLACEHOLDER, ModelCard, integrity_digest, seal, sha256_file, warn_unsealed
+from ..card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_digest, seal,
+                    sha256_file)
 from ..errors import CheckpointError, SkinedgeError
 from .common import CARD_KEY, example_input, installed, quiet_stderr, require
 
@@ -117,7 +118,7 @@ def read_card(path: Path, verify: bool = True) -> ModelCard:
                                   "file of the package (card, program or weights) was changed "
                                   "after export; export it again")
         return card
-    warn_unsealed(Path(path), "export it again with `skinedge export` to add one")
+    accept_unsealed(Path(path), card, "export it again with `skinedge export` to add one")
     if card.artifact_sha256 != _weights_sha(Path(path)):
         raise CheckpointError(f"{path}: weights' sha256 does not match its model card")
     return card

@@ -36,14 +36,18 @@ def can_run_here() -> tuple[bool, str]:
 
 
 def structure(path: Path) -> dict:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    dtypes, n = Counter(), 0
-    with safe_open(str(Path(path) / WEIGHTS), "pt") as f:
-        for name in f.keys():
-            s = f.get_slice(name)
-            dtypes[s.get_dtype()] += 1
-            n += int(np.prod(s.get_shape()))
+    dtypes, n, weights = Counter(), 0, Path(path) / WEIGHTS
+    try:
+        with safe_open(str(weights), "pt") as f:
+            for name in f.keys():
+                s = f.get_slice(name)
+                dtypes[s.get_dtype()] += 1
+                n += int(np.prod(s.get_shape()))
+    except (SafetensorError, OSError) as exc:  # a flipped header, truncated or missing weights
+        raise CheckpointError(f"{weights}: not a readable safetensors file, corrupt or "
+                              f"truncated ({exc})") from None
     return {"tensors": sum(dtypes.values()), "values": n, "dtypes": dict(dtypes)}
 
 

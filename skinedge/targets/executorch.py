@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import (PLACEHOLDER, ModelCard, integrity_sha, seal, sealed_digests, sha256_file,
-                    warn_unsealed)
+from ..card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_sha, seal, sealed_digests,
+                    sha256_file)
 from ..errors import CheckpointError
 from ..models import get_spec
 from .common import as_float_batch, example_input, installed, quiet_stderr, require
@@ -86,12 +86,13 @@ def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray |
 
 
 def _program(path: Path):
+    said: list[str] = []  # ExecuTorch's own reason (e.g. the file size it expected)
     try:
-        with quiet_stderr():
+        with quiet_stderr(said):
             return _runtime().load_program(str(path))
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: ExecuTorch could not load it: corrupt or truncated, or "
-                              f"not a .pte ({exc})") from None
+                              f"not a .pte ({'; '.join(said) or exc})") from None
 
 
 def _embedded_card(path: Path) -> ModelCard:
@@ -105,8 +106,7 @@ def _embedded_card(path: Path) -> ModelCard:
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: its '{CARD_METHOD}' cannot be read: corrupt or "
                               f"truncated ({exc})") from None
-    return ModelCard.from_json(bytes(data.numpy().tolist()).decode(errors="replace"),
-                               f"{path}:{CARD_METHOD}")
+    return ModelCard.from_json(bytes(data.numpy().tolist()), f"{path}:{CARD_METHOD}")
 
 
 def _read(path: Path) -> bytes:
@@ -154,7 +154,7 @@ def _verify(path: Path, data: bytes, digest: str, card: ModelCard, side: Path | 
             raise CheckpointError(f"{path}: corrupt: the integrity sha256 of its '{CARD_METHOD}' "
                                   "is not the one in its bytes; export it again")
         return
-    warn_unsealed(path, "export it again with `skinedge export` to add one")
+    accept_unsealed(path, card, "export it again with `skinedge export` to add one")
     if side is None:
         return
     if card.artifact_sha256 != sha256_file(path):
@@ -183,7 +183,12 @@ def structure(path: Path) -> dict:
 
     program = _program(path)
     meta = program.metadata("forward")
-    plan = {p.name: p for p in deserialize_pte_binary(Path(path).read_bytes()).program.execution_plan}
+    try:
+        plans = deserialize_pte_binary(Path(path).read_bytes()).program.execution_plan
+    except Exception as exc:  # the flatbuffer reader raises UnicodeDecodeError, struct.error, ...
+        raise CheckpointError(f"{path}: corrupt: its program cannot be parsed "
+                              f"({type(exc).__name__}: {str(exc)[:120]}); export it again") from None
+    plan = {p.name: p for p in plans}
     forward = plan["forward"]
     return {
         "methods": sorted(program.method_names),

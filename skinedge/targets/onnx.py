@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..card import PLACEHOLDER, ModelCard, integrity_digest, seal, warn_unsealed
+from ..card import PLACEHOLDER, ModelCard, integrity_digest, seal, accept_unsealed
 from ..errors import CheckpointError
 from .common import CARD_KEY, as_float_batch, batch_dim, example_input, installed, require
 
@@ -123,10 +123,15 @@ def _verify(path: Path, m, card: ModelCard) -> None:
                                   "card, graph or weights were changed, corrupted or truncated "
                                   "after export; export it again")
         return
-    warn_unsealed(path, "export it again with `skinedge export` to add one")
+    accept_unsealed(path, card, "export it again with `skinedge export` to add one")
     if card.artifact_sha256 != _content_sha(m):
         raise CheckpointError(f"{path}: sha256 does not match its model card; the graph or "
                               "weights were changed after export")
+    # An old card is not covered by that sha256: at least its input size must be the graph's.
+    image = _dims(m.graph.input[0]) if m.graph.input else []
+    if image[1:] != [3, card.input_size, card.input_size]:
+        raise CheckpointError(f"{path}: its model card says input {card.input_size} px, but "
+                              f"the graph takes {image}; the card was edited after export")
 
 
 def can_run_here() -> tuple[bool, str]:
