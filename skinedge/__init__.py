@@ -4,7 +4,7 @@
     clf = skinedge.load()                 # the shipped default model
     clf.predict("lesion.jpg").label       # or a .pte / .onnx / .mlpackage / checkpoint folder
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .api import Classifier, Prediction, load  # noqa: E402
 from .card import ModelCard  # noqa: E402

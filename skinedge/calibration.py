@@ -109,7 +109,7 @@ def prevalence_from(spec: Mapping[str, float] | None, training: Mapping,
     """Target class prevalence: ``spec`` (label -> share; normalised) or the training data's
     class frequencies. ConfigError names a missing, unknown or non-positive entry."""
     source = spec if spec else training.get("class_counts") or {}
-    where = "the stated prevalence" if spec else "the card's training class_counts"
+    where = "--prevalence" if spec else "the card's training class_counts"
     unknown = sorted(set(source) - set(labels))
     if unknown:
         raise ConfigError(f"{where}: unknown label(s) {', '.join(unknown)}; labels are "
