@@ -49,7 +49,8 @@ ONNX, PTE = "mobilenetv4_conv_small_onnx_fp32.onnx", "mobilenetv4_conv_small_xnn
 TRACEBACK = "Traceback (most recent call last)"
 # stderr lines that are not the command's answer: backend chatter, progress, warnings
 NOISE = re.compile(r"^(WARNING:|W\d{4} |I\d{4} |\s*$)|[\d?.]+ ?\w*/s\]|\d+%\||"
-                   r"skinedge: warning:|UserWarning|warnings\.warn|FutureWarning")
+                   r"skinedge: warning:|UserWarning|warnings\.warn|FutureWarning|"
+                   r"^intended use: ")  # predict's fixed notice on every run
 
 
 @dataclass
@@ -231,6 +232,13 @@ def _artifacts(w: Path) -> dict[str, Path]:
     _flip(f["onnx_flipped"], [0.5, 0.6, 0.7])
     f["onnx_text"] = bad / "text.onnx"
     f["onnx_text"].write_text("not a model")
+    f["onnx_card_utf8"] = onnx_copy("card_utf8.onnx")  # a byte of the card made invalid UTF-8
+    data = bytearray(f["onnx_card_utf8"].read_bytes())
+    data[data.find(b'"architecture"') + 20] ^= 0x80
+    f["onnx_card_utf8"].write_bytes(bytes(data))
+    f["onnx_stripped_size"] = onnx_copy(
+        "stripped_size.onnx", lambda d: {**{k: v for k, v in d.items() if k != "integrity_sha256"},
+                                         "input_size": 64})
 
     f["pte_side_swapped"] = _pte_copy(w, "pte_side_swapped")
     _edit_json(f["pte_side_swapped"].with_name(PTE.removesuffix(".pte") + ".card.json"), _swap)
@@ -246,6 +254,8 @@ def _artifacts(w: Path) -> dict[str, Path]:
     data = f["pte_noside_card_edit"].read_bytes()
     f["pte_noside_card_edit"].write_bytes(
         data.replace(b'"bcc"', b'"@@@"').replace(b'"bkl"', b'"bcc"').replace(b'"@@@"', b'"bkl"'))
+    f["pte_noside_header"] = _pte_copy(w, "pte_noside_header", sidecar=False)
+    _flip(f["pte_noside_header"], [40, 2000], mask=0x80)
     f["pte_truncated"] = _pte_copy(w, "pte_truncated", sidecar=False)
     f["pte_truncated"].write_bytes(data[: len(data) // 3])
     f["pte_empty"] = bad / "empty.pte"
@@ -279,8 +289,10 @@ def _artifacts(w: Path) -> dict[str, Path]:
     save_checkpoint(f["ck_nan"], model, card)
     model, card = load_checkpoint(MODEL)
     f["ck_other_labels"] = bad / "ck_other_labels"
-    save_checkpoint(f["ck_other_labels"], model, card.with_(
-        labels=tuple(f"c{i}" for i in range(7)), label_names=tuple(f"class {i}" for i in range(7))))
+    save_checkpoint(f["ck_other_labels"], model, card.with_(  # trust fields name the old labels
+        labels=tuple(f"c{i}" for i in range(7)), label_names=tuple(f"class {i}" for i in range(7)),
+        calibration={}, referral={}, gate={}))
+    f["ck_plain"] = _ck_copy(w, "ck_plain")  # a copy: calibrate may write where it reads
     f["fake_mlpackage"] = bad / "fake.mlpackage"
     f["fake_mlpackage"].mkdir()
     f["no_card_dir"] = bad / "no_card"
@@ -435,6 +447,11 @@ def cli_probes() -> list[Probe]:
         P("predict --model onnx swapped, integrity field removed", "predict",
           ["predict", "--json", "--model", "{onnx_stripped_swapped}", "{good1}"],
           expect="refuse-or-warn", ref="onnx", needle="stripped.onnx"),
+        P("predict --model onnx, a card byte made invalid UTF-8", "predict",
+          ["predict", "--model", "{onnx_card_utf8}", "{good1}"], needle="card_utf8.onnx"),
+        P("predict --model onnx, integrity removed and input_size edited", "predict",
+          ["predict", "--json", "--model", "{onnx_stripped_size}", "{good1}"],
+          expect="refuse-or-warn", ref="onnx", needle="stripped_size.onnx"),
         P("predict --model pte with swapped sidecar", "predict",
           ["predict", "--json", "--model", "{pte_side_swapped}", "{good1}"],
           expect="refuse-or-same", ref="pte", needle="pte_side_swapped"),
@@ -492,6 +509,11 @@ def cli_probes() -> list[Probe]:
           needle="pte_side_swapped"),
         P("inspect corrupted pte without sidecar", "inspect", ["inspect", "{pte_noside_flipped}"],
           needle="pte_noside_flipped"),
+        P("inspect onnx, a card byte made invalid UTF-8", "inspect", ["inspect",
+                                                                     "{onnx_card_utf8}"],
+          needle="card_utf8.onnx"),
+        P("inspect pte without sidecar, header bytes flipped", "inspect",
+          ["inspect", "{pte_noside_header}"], needle="pte_noside_header"),
         P("inspect truncated pte", "inspect", ["inspect", "{pte_truncated}"],
           needle="pte_truncated"),
         P("inspect checkpoint with swapped card", "inspect", ["inspect", "{ck_swapped}"],
@@ -639,11 +661,11 @@ def cli_probes() -> list[Probe]:
           needle="--teacher"),
         P("teach --teacher missing", "teach", ["teach", "--teacher", "{W}/noteacher", "--out",
                                                "{W}/t.safetensors"], needle="noteacher"),
-        P("teach --views 3", "teach", ["teach", "--teacher", "{model}", "--views", "3"],
-          needle="--views"),
+        P("teach --views 3", "teach", ["teach", "--teacher", "{model}", "--views", "3", "--out",
+                                       "{W}/t.safetensors"], needle="--views"),
         P("teach --batch-size 0", "teach", ["teach", "--teacher", "{model}", "--batch-size", "0",
-                                            "--split-file", "{model}/split.json"],
-          needle="--batch-size"),
+                                            "--split-file", "{model}/split.json", "--out",
+                                            "{W}/t.safetensors"], needle="--batch-size"),
         P("teach --split-file missing", "teach", ["teach", "--teacher", "{model}",
                                                   "--split-file", "{W}/nosplit.json", "--out",
                                                   "{W}/t.safetensors"], needle="nosplit.json"),
@@ -718,6 +740,34 @@ def cli_probes() -> list[Probe]:
         P("synth report on a real-data folder", "synth", ["synth", "report", "{sample}",
                                                           "--out", "{W}/rep2"],
           needle="ham10000_sample"),
+        # --- calibrate (always on a copy: without --out it rewrites the model in place)
+        *[P(f"calibrate {' '.join(a)}", "calibrate",
+            ["calibrate", "{ck_plain}", "--data", "{sample}", "--out", "{W}/cal", *a], needle=n)
+          for a, n in ((["--sensitivity", "1.5"], "--sensitivity"),
+                       (["--sensitivity", "0"], "--sensitivity"),
+                       (["--prevalence", "abc"], "--prevalence"),
+                       (["--prevalence", "zzz=0.5"], "zzz"),
+                       (["--prevalence", "akiec=2"], "--prevalence"))],
+        P("calibrate without --data", "calibrate", ["calibrate", "{ck_plain}", "--out",
+                                                   "{W}/cal"], needle="--data"),
+        P("calibrate a missing model", "calibrate", ["calibrate", "{W}/nomodel", "--data",
+                                                    "{sample}", "--out", "{W}/cal"],
+          needle="nomodel"),
+        P("calibrate a tampered checkpoint", "calibrate", ["calibrate", "{ck_swapped}", "--data",
+                                                          "{sample}", "--out", "{W}/cal"],
+          needle="ck_swapped"),
+        P("calibrate an .onnx", "calibrate", ["calibrate", "{onnx}", "--data", "{sample}",
+                                              "--out", "{W}/cal"], needle="onnx_fp32.onnx"),
+        P("calibrate --data missing", "calibrate", ["calibrate", "{ck_plain}", "--data",
+                                                   "{W}/nodata", "--out", "{W}/cal"],
+          needle="nodata"),
+        P("calibrate --out a file", "calibrate", ["calibrate", "{ck_plain}", "--data", "{sample}",
+                                                 "--out", "{file}"], needle="a_file.txt"),
+        P("calibrate the shipped model on the shipped sample (its own val images)", "calibrate",
+          ["calibrate", "{ck_plain}", "--data", "{sample}", "--out", "{W}/cal2"], expect="ok"),
+        P("calibrate a re-saved model without its split on the sample", "calibrate",
+          ["calibrate", "{ck_nan}", "--data", "{sample}", "--out", "{W}/cal3"],
+          needle="HAM10000_metadata.csv"),
         # --- cache
         P("cache without action", "cache", ["cache"], needle="ACTION"),
         P("cache bogus", "cache", ["cache", "bogus"], needle="bogus"),
@@ -1088,7 +1138,7 @@ def classify_api(p: Probe, r: dict) -> tuple[str, str]:
         return "clear", "only the bad item failed"
     if not raised:
         labels = value.get("labels") if isinstance(value, dict) else None
-        return "silent", f"no error: {labels or value}"
+        return "silent", f"no error: {str(labels or value)[:150]}"
     if p.needle not in msg:
         return "weak", f"does not name {p.needle!r}: {msg[:200]}"
     if "\n" in msg.strip():
