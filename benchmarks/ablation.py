@@ -11,6 +11,10 @@ Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped spli
   teacher_scratch[_sN]  the same from random weights
   student_kdlabels_sN   distilled from the MAE teacher's cached logits (`skinedge teach`, 8
                      fixed views per image): no teacher at run time
+  synth, synth_balanced   the CPU-preset latent diffusion model trained on the split's train
+                     lesions, and a set it samples, rebalanced to 800 images per class
+  student_synth_sN   arm (b): no teacher, real + synthetic
+  student_kdsynth_sN arm (g): distilled from the MAE teacher, real + synthetic
   ../keying/keying_{image,draw}_s0   item 5: augmentation keyed by image vs by draw
 Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
 
@@ -55,9 +59,33 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
     out.append(("teach_mae", [*cli, "teach", "--teacher", str(run / "teacher_mae" / "best"),
                               "--data", DATA, "--split-file", split, "--no-progress",
                               "--out", str(labels)], labels))
-    for s in seeds:  # the cached-teacher path (what a lent GPU brings back)
-        add(f"student_kdlabels_s{s}", ["distill", *student, "--seed", str(s),
-                                       "--teacher-labels", str(labels)])
+    NEEDS[str(labels)] = labels
+    labelled = lambda s: (f"student_kdlabels_s{s}", ["distill", *student, "--seed", str(s),
+                                                     "--teacher-labels", str(labels)])
+    teacher_arm = lambda kind, s: (f"teacher_{kind}{'' if s == 0 else f'_s{s}'}",
+                                   ["train", *teacher, *(mae if kind == "mae" else []),
+                                    "--seed", str(s)])
+    add(*labelled(seeds[0]))  # the cached-teacher path (what a lent GPU brings back)
+    if len(seeds) > 1:
+        add(*teacher_arm("mae", seeds[1]))
+    # Synthetic arms (b) and (g): the CPU-preset latent diffusion model on the same split's
+    # train lesions, a set rebalanced to 800 per class, students on real + synthetic.
+    synth, balanced = run / "synth", run / "synth_balanced"
+    NEEDS[str(synth)] = synth / "model" / "synth_card.json"
+    NEEDS[str(balanced)] = balanced / "HAM10000_metadata.csv"
+    out.append(("synth_ldm", [*cli, "synth", "train", "--data", DATA, "--split-file", split,
+                              "--no-progress", "--out", str(synth)],
+                synth / "model" / "synth_card.json"))
+    out.append(("synth_sample", [*cli, "synth", "sample", str(synth), "--balance-to", "800",
+                                 "--guidance", "2.0", "--no-progress", "--out", str(balanced)],
+                balanced / "HAM10000_metadata.csv"))
+    for s in seeds:
+        add(f"student_synth_s{s}", ["train", *student, "--seed", str(s),
+                                    "--synthetic", str(balanced)])
+        add(f"student_kdsynth_s{s}", ["distill", *student, "--seed", str(s), "--synthetic",
+                                      str(balanced), "--teacher", str(run / "teacher_mae" / "best")])
+    for s in seeds[1:]:
+        add(*labelled(s))
     keying = [sys.executable, "benchmarks/aug_keying.py"]
     for k in ("image", "draw"):  # item 5: the shipped recipe at 64 px, 60 epochs
         name = f"keying_{k}_s0"
@@ -66,15 +94,20 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
                            "--no-progress", "--out", str(run.parent / "keying" / name)],
                     run.parent / "keying" / name / "metrics.json"))
     for s in seeds:
-        suffix = "" if s == 0 else f"_s{s}"
-        add(f"teacher_mae{suffix}", ["train", *teacher, *mae, "--seed", str(s)])
-        add(f"teacher_scratch{suffix}", ["train", *teacher, "--seed", str(s)])
-    return out
+        for kind in ("mae", "scratch"):
+            add(*teacher_arm(kind, s))
+    seen: set[str] = set()
+    return [j for j in out if not (j[0] in seen or seen.add(j[0]))]
+
+
+# An input another job makes -> the file whose presence means it is complete (filled by jobs()).
+NEEDS: dict[str, Path] = {}
 
 
 def running(done: Path) -> bool:
     """Another process (an earlier queue) is already making this output."""
-    target = str(done.parent if done.name == "metrics.json" else done)
+    target = str(done if done.suffix == ".safetensors" else
+                 done.parent.parent if done.parent.name == "model" else done.parent)
     return subprocess.run(["pgrep", "-f", "--", f"--out {target}( |$)"],
                           capture_output=True).returncode == 0
 
@@ -94,7 +127,7 @@ def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
             time.sleep(30)
         if done.is_file():
             continue
-        need = next((Path(c) for c in cmd if c.endswith(".safetensors")), None)
+        need = next((NEEDS[c] for c in cmd if c in NEEDS and NEEDS[c] != done), None)
         while need is not None and not need.is_file() and running(need):
             time.sleep(30)  # its input is still being made (e.g. the teacher's labels)
         if need is not None and not need.is_file():
