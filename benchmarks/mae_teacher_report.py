@@ -13,6 +13,16 @@ import re
 import statistics
 from pathlib import Path
 
+# The issue's arm letters (issue 10, item 6) for each run-name prefix.
+ARMS = {"student_plain": ("(a)", "student, no teacher"),
+        "student_synth": ("(b)", "(a) + synthetic"),
+        "teacher_scratch": ("(c)", "ViT-Ti teacher from scratch"),
+        "teacher_mae": ("(d)", "ViT-Ti teacher, MAE on real"),
+        "teacher_maesynth": ("(e)", "ViT-Ti teacher, MAE on real + synthetic"),
+        "student_kd": ("(f)", "student distilled from (d)"),
+        "student_kdlabels": ("(f')", "(f) from (d)'s cached logits, 8 fixed views"),
+        "student_kdsynth": ("(g)", "(f) + synthetic"),
+        "student_kdcnn": ("ctrl", "(f) with a supervised CNN teacher")}
 METRICS = [("val_bal", "val bal-acc"), ("test_bal", "test bal-acc"), ("f1", "macro-F1"),
            ("auc", "AUC"), ("mel", "mel recall")]
 
@@ -50,13 +60,16 @@ def pte_latency(bench: Path | None) -> dict[str, float]:
 
 
 def arm_table(rs: list[dict], latency: dict[str, float]) -> list[str]:
-    lines = ["| arm | seeds | " + " | ".join(h for _, h in METRICS) + " | GFLOPs | int8 .pte ms |",
-             "|---|---|" + "---|" * (len(METRICS) + 2)]
-    for a in sorted({r["arm"] for r in rs}):
+    lines = ["| arm | runs | what | seeds | " + " | ".join(h for _, h in METRICS) +
+             " | GFLOPs | int8 .pte ms |", "|---|---|---|" + "---|" * (len(METRICS) + 3)]
+    order = list(ARMS)
+    for a in sorted({r["arm"] for r in rs}, key=lambda a: (order.index(a) if a in order else 99, a)):
         sel = [r for r in rs if r["arm"] == a]
+        letter, what = ARMS.get(a, ("-", "-"))
         cells = [mean_sd([r[k] for r in sel]) for k, _ in METRICS]
         lat = latency.get(sel[0]["arch"])
-        lines.append(f"| {a} | {len(sel)} | " + " | ".join(cells) +
+        lines.append(f"| {letter} | {a} | {what} | {len(sel)} | "
+                     + " | ".join(cells) +
                      f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
     return lines
 
