@@ -15,6 +15,7 @@ Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped spli
                      lesions, and a set it samples, rebalanced to 800 images per class
   student_synth_sN   arm (b): no teacher, real + synthetic
   student_kdsynth_sN arm (g): distilled from the MAE teacher, real + synthetic
+  pretrain_synth, teacher_maesynth[_sN]   arm (e): MAE on real + synthetic, then the teacher
   ../keying/keying_{image,draw}_s0   item 5: augmentation keyed by image vs by draw
 Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
 
@@ -23,6 +24,7 @@ Usage: python benchmarks/ablation.py [--run runs/mae_teacher] [--lanes 2] [--see
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -96,6 +98,18 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
     for s in seeds:
         for kind in ("mae", "scratch"):
             add(*teacher_arm(kind, s))
+    # Arm (e): MAE on real + synthetic (the same 16 epochs over the larger set), then the
+    # teacher fine-tuned from it exactly as (d).
+    out.append(("pretrain_synth", [*cli, "pretrain", "--data", DATA, "--img-size", "128",
+                                   "--split-file", split, "--no-progress", "--arch",
+                                   "vit_tiny_patch16", "--epochs", "16", "--synthetic",
+                                   str(balanced), "--out", str(run / "pretrain_synth")],
+                run / "pretrain_synth" / "last" / "trainer_state.json"))
+    NEEDS[str(run / "pretrain_synth" / "best")] = run / "pretrain_synth" / "last" / "trainer_state.json"
+    for s in seeds:
+        add(f"teacher_maesynth{'' if s == 0 else f'_s{s}'}",
+            ["train", *teacher, "--layer-decay", "0.75", "--init",
+             str(run / "pretrain_synth" / "best"), "--seed", str(s)])
     seen: set[str] = set()
     return [j for j in out if not (j[0] in seen or seen.add(j[0]))]
 
@@ -104,10 +118,19 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
 NEEDS: dict[str, Path] = {}
 
 
+def finished(done: Path) -> bool:
+    """A pre-training run is complete when its last state reached its configured epochs."""
+    if done.name != "trainer_state.json":
+        return done.is_file()
+    config = done.parent.parent / "config.json"
+    return done.is_file() and config.is_file() and \
+        json.loads(done.read_text())["epoch"] >= json.loads(config.read_text())["epochs"]
+
+
 def running(done: Path) -> bool:
     """Another process (an earlier queue) is already making this output."""
     target = str(done if done.suffix == ".safetensors" else
-                 done.parent.parent if done.parent.name == "model" else done.parent)
+                 done.parent.parent if done.parent.name in ("model", "last") else done.parent)
     return subprocess.run(["pgrep", "-f", "--", f"--out {target}( |$)"],
                           capture_output=True).returncode == 0
 
@@ -120,21 +143,22 @@ def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
             if not queue:
                 return
             name, cmd, done = queue.pop(0)
-        if done.is_file():
+        if finished(done):
             print(f"[skip] {name}: finished", flush=True)
             continue
         while running(done):  # left by an earlier queue: wait for it, then go on
             time.sleep(30)
-        if done.is_file():
+        if finished(done):
             continue
         need = next((NEEDS[c] for c in cmd if c in NEEDS and NEEDS[c] != done), None)
-        while need is not None and not need.is_file() and running(need):
+        while need is not None and not finished(need) and running(need):
             time.sleep(30)  # its input is still being made (e.g. the teacher's labels)
-        if need is not None and not need.is_file():
+        if need is not None and not finished(need):
             print(f"[skip] {name}: {need} is missing", flush=True)
             continue
         print(f"[start {time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[1:])}", flush=True)
-        done.parent.mkdir(parents=True, exist_ok=True)
+        folder = done.parent.parent if done.parent.name in ("last", "model") else done.parent
+        folder.parent.mkdir(parents=True, exist_ok=True)  # the run folder is the command's own
         with open(run / f"{name}.log", "a") as log:
             rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         print(f"[end {time.strftime('%H:%M:%S')}] {name}: exit {rc}", flush=True)
