@@ -1,0 +1,101 @@
+// The EXIF orientation Pillow's ImageOps.exif_transpose applies (preprocess.py decodes with
+// it): the Orientation tag (0x0112) of IFD0 in the image's EXIF block, else a
+// `tiff:Orientation` in its XMP packet, as Image.getexif reads them.
+
+const ORIENTATION = 0x0112;
+const XMP_ORIENTATION = /tiff:Orientation(="|>)([0-9])/;
+const latin1 = (bytes) => Array.from(bytes, (b) => String.fromCharCode(b)).join("");
+
+/** Orientation in an EXIF block (TIFF header, optionally after "Exif\0\0"); null if none. */
+export function exifOrientation(block) {
+  if (!block || block.length < 8) return null;
+  let b = block;
+  if (latin1(b.subarray(0, 6)) === "Exif\0\0") b = b.subarray(6);
+  const order = latin1(b.subarray(0, 2));
+  if (order !== "II" && order !== "MM") return null;
+  const le = order === "II";
+  const u16 = (o) => (le ? b[o] | (b[o + 1] << 8) : (b[o] << 8) | b[o + 1]);
+  const u32 = (o) => (le ? (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) + b[o + 3] * 2 ** 24
+    : b[o] * 2 ** 24 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]));
+  if (b.length < 8 || u16(2) !== 42) return null;
+  const ifd = u32(4);
+  if (ifd + 2 > b.length) return null;
+  const count = u16(ifd);
+  for (let i = 0; i < count; i++) {
+    const e = ifd + 2 + 12 * i;
+    if (e + 12 > b.length) return null;
+    if (u16(e) !== ORIENTATION) continue;
+    const type = u16(e + 2), n = u32(e + 4);
+    if (n !== 1) return null; // a tuple: Pillow's lookup of it finds no transpose
+    if (type === 3 || type === 8) return u16(e + 8); // SHORT, SSHORT
+    if (type === 4 || type === 9) return u32(e + 8); // LONG, SLONG
+    if (type === 1 || type === 6) return b[e + 8]; // BYTE, SBYTE
+    return null;
+  }
+  return null;
+}
+
+/** Orientation in an XMP packet (string or bytes); null if none. */
+export function xmpOrientation(xmp) {
+  if (!xmp) return null;
+  const m = XMP_ORIENTATION.exec(typeof xmp === "string" ? xmp : latin1(xmp));
+  return m ? Number(m[2]) : null;
+}
+
+/** The EXIF block of Pillow's "Raw profile type exif" text chunk (ImageMagick writes it). */
+export function rawProfileExif(text) {
+  if (!text) return null;
+  const hex = text.split("\n").slice(3).join("");
+  if (!/^([0-9a-fA-F]{2})*$/.test(hex)) return null;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+  return out;
+}
+
+/** Orientation of a decoded PNG (png.js): eXIf, else the raw-profile text, else XMP. */
+export function pngOrientation(png) {
+  const block = png.exif || rawProfileExif(png.text["Raw profile type exif"]);
+  const o = block ? exifOrientation(block) : null;
+  return o ?? xmpOrientation(png.text["XML:com.adobe.xmp"]);
+}
+
+/** Orientation of JPEG bytes: the first APP1 Exif segment, else an APP1 XMP packet. */
+export function jpegOrientation(bytes) {
+  let exif = null, xmp = null;
+  for (let o = 2; o + 4 <= bytes.length && bytes[o] === 0xff;) {
+    const marker = bytes[o + 1];
+    if (marker === 0xda || marker === 0xd9) break; // start of scan / end of image
+    const len = (bytes[o + 2] << 8) | bytes[o + 3];
+    const seg = bytes.subarray(o + 4, o + 2 + len);
+    if (marker === 0xe1) {
+      if (!exif && latin1(seg.subarray(0, 6)) === "Exif\0\0") exif = seg;
+      const ns = "http://ns.adobe.com/xap/1.0/\0";
+      if (!xmp && latin1(seg.subarray(0, ns.length)) === ns) xmp = seg.subarray(ns.length);
+    }
+    o += 2 + len;
+  }
+  const o = exif ? exifOrientation(exif) : null;
+  return o ?? xmpOrientation(xmp);
+}
+
+/** Orientation of WebP bytes (RIFF chunks "EXIF", then "XMP "). */
+export function webpOrientation(bytes) {
+  if (latin1(bytes.subarray(0, 4)) !== "RIFF" || latin1(bytes.subarray(8, 12)) !== "WEBP") return null;
+  let exif = null, xmp = null;
+  for (let o = 12; o + 8 <= bytes.length;) {
+    const type = latin1(bytes.subarray(o, o + 4));
+    const len = bytes[o + 4] | (bytes[o + 5] << 8) | (bytes[o + 6] << 16) | (bytes[o + 7] << 24);
+    const data = bytes.subarray(o + 8, o + 8 + len);
+    if (type === "EXIF") exif = data;
+    if (type === "XMP ") xmp = data;
+    o += 8 + len + (len & 1);
+  }
+  const o = exif ? exifOrientation(exif) : null;
+  return o ?? xmpOrientation(xmp);
+}
+
+/** Orientation of any image file's bytes the page reads; 1 when it has none. */
+export function fileOrientation(bytes) {
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return jpegOrientation(bytes) ?? 1;
+  return webpOrientation(bytes) ?? 1;
+}
