@@ -58,11 +58,11 @@ public final class BenchReport {
                 "p99", percentile(a, 99), "trimmed_mean", sum / trimmed.length, "min", a[0]);
     }
 
-    /** np.percentile(sorted, q) with the default linear method. */
+    /** np.percentile(sorted, q), default linear method, with numpy's two-sided lerp. */
     static double percentile(double[] sorted, double q) {
         int n = sorted.length;
         double qq = q / 100;
-        double index = n * qq + (1 + qq * (1 - 1 - 1)) - 1;  // numpy's virtual index, alpha=beta=1
+        double index = (n - 1) * qq;  // numpy's virtual index for the linear method
         int lo = (int) Math.floor(index);
         int hi = Math.min(lo + 1, n - 1);
         double t = index - lo;

@@ -1,6 +1,8 @@
 package org.skinedge.core;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,9 +17,9 @@ import org.json.JSONObject;
  */
 public final class InputGate {
     /** The statistics this core computes, in order; the card's {@code ood.features} must match. */
-    public static final List<String> FEATURES = List.of("mean_r", "mean_g", "mean_b", "std_r",
+    public static final List<String> FEATURES = Collections.unmodifiableList(Arrays.asList("mean_r", "mean_g", "mean_b", "std_r",
             "std_g", "std_b", "chroma_r", "chroma_g", "saturation", "grey_share",
-            "rgb_order_share", "sharpness", "edge_density", "center_minus_border");
+            "rgb_order_share", "sharpness", "edge_density", "center_minus_border"));
     private static final double EPS = 1e-6;
 
     public final int minSide;

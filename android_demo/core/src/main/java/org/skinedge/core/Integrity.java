@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
  * the embedded card.
  */
 public final class Integrity {
-    private static final String ZEROS = "0".repeat(64);
+    private static final String ZEROS = new String(new char[64]).replace('\0', '0');
     private static final Pattern SEALED = Pattern.compile("\"integrity_sha256\": \"([0-9a-f]{64})\"");
     /** Card fields only skinedge versions that seal every card write (card.SEALED_ERA_FIELDS). */
     private static final String[] SEALED_ERA_FIELDS = {"calibration", "referral", "gate", "intended_use"};

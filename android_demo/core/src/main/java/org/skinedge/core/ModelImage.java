@@ -64,8 +64,11 @@ public final class ModelImage {
         return new ModelImage(size, originalWidth, originalHeight, rgb.clone());
     }
 
-    /** The same refusals as preprocess._check_size, on the image as stored. */
-    static void checkSize(String name, int w, int h) {
+    /**
+     * The same refusals as preprocess._check_size, on the image as stored: callers may check a
+     * file's header size before decoding it (so a decompression bomb is never decoded).
+     */
+    public static void checkSize(String name, int w, int h) {
         if ((long) w * h > MAX_PIXELS) {
             throw new ImageException(name + ": image is " + w + "x" + h + " ("
                     + PyFormat.fixed((double) w * h / 1e6, 0) + " MP), over the "

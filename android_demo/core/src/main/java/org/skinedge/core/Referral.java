@@ -1,6 +1,8 @@
 package org.skinedge.core;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import org.json.JSONArray;
@@ -16,7 +18,8 @@ public final class Referral {
      * The malignant classes skinedge.api scores for a card without a referral field (cards from
      * before calibration; clinical.MALIGNANT): a probability, but no threshold and no verdict.
      */
-    static final List<String> LEGACY_MALIGNANT = List.of("akiec", "bcc", "mel");
+    static final List<String> LEGACY_MALIGNANT =
+            Collections.unmodifiableList(Arrays.asList("akiec", "bcc", "mel"));
 
     public final String task;
     public final List<String> positives;
@@ -65,7 +68,7 @@ public final class Referral {
                 throw err.of("referral", "task '" + name + "' must list labels of this model");
             }
             if (name.equals(score)) {
-                chosen = new Referral(name, List.copyOf(positives), ((Number) t).doubleValue());
+                chosen = new Referral(name, Collections.unmodifiableList(positives), ((Number) t).doubleValue());
             }
         }
         return chosen;
