@@ -293,6 +293,7 @@ def _run_inspect(a) -> int:
 
 
 def _add_bench(sub) -> None:
+    from .bench.device import DeviceOptions
     from .bench.runner import BenchConfig
 
     p = sub.add_parser("bench", help="latency, memory, size, FLOPs, accuracy of every artifact",
@@ -300,10 +301,15 @@ def _add_bench(sub) -> None:
                        "process, interleaved over rounds, with eager PyTorch fp32, torch.compile "
                        "and plain onnxruntime fp32 as baselines. A checkpoint is first exported to "
                        "every preset. Results: JSON, Markdown and plots under --out; the "
-                       "repository's recorded results are in benchmarks/results.")
+                       "repository's recorded results are in benchmarks/results. With --device "
+                       "the artifacts run on a phone (Android over adb, iOS with xcrun "
+                       "devicectl) and come back in the same schema; --import merges the JSON of "
+                       "the demo apps' benchmark screens (benchmarks/README.md).")
     p.add_argument("models", nargs="*", help="checkpoint folders or artifacts (default: the "
-                   "shipped model, exported to every target and quantization)")
+                   "shipped model, exported to every target and quantization); with --import, "
+                   "the JSON files")
     BenchConfig.add_arguments(p)
+    DeviceOptions.add_arguments(p)
     p.add_argument("--json", action="store_true", help="print the results JSON")
     p.set_defaults(func=_run_bench)
 
@@ -313,6 +319,10 @@ def _run_bench(a) -> int:
     from .bench.runner import BenchConfig, run_bench
 
     cfg = BenchConfig.from_args(a, models=tuple(a.models), progress=not a.json)
+    if a.device or a.import_json:
+        from .bench.device import DeviceOptions, main as device_main
+
+        return device_main(cfg, DeviceOptions.from_args(a), a.json)
     doc = run_bench(cfg)
     print(json.dumps(doc, indent=2) if a.json else markdown(doc))
     failed = [r["name"] for r in doc["rows"] if r["status"] == "failed"]
