@@ -9,7 +9,6 @@ phone's runner; the .onnx is a one-node graph), so no model is trained or export
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -351,3 +350,31 @@ def test_adb_device_states_are_parsed():
     assert listed == [Listed("ABC", "no permissions", "(user in plugdev group); see [http://x]")]
     with pytest.raises(Exception, match="no permissions: this user may not open the USB device"):
         choose(listed, None)
+
+
+def test_etdump_is_pulled_kept_and_profiled(phone, artifacts, tmp_path, capsys, monkeypatch):
+    import skinedge.bench.device as device
+
+    seen = []
+    monkeypatch.setattr(device, "etdump_profile", lambda p: seen.append(p.read_bytes()) or
+                        {"median_ms_per_event": {"DELEGATE_CALL": 0.9}})
+    phone.use("etdump")
+    rc, out, err = run_android(capsys, artifacts, tmp_path / "res", "--etdump", models=(PTE,))
+    assert rc == 0, err
+    recorded = (FIXTURES / "recorded" / "tiny_conv.etdp").read_bytes()
+    assert seen == [recorded]
+    row = json.loads((tmp_path / "res" / "phone-latest.json").read_text())["rows"][0]
+    assert row["etdump"] == f"etdump/{PTE}.etdp" and row["profile"]["median_ms_per_event"]
+    assert (tmp_path / "res" / row["etdump"]).read_bytes() == recorded
+    assert any(f"--etdump_path={PTE}.r2.etdp" in c for c in phone.calls())
+    assert f"- {PTE} ETDump (etdump/{PTE}.etdp): DELEGATE_CALL 0.900 ms" in out
+
+
+@pytest.mark.slow
+def test_a_recorded_etdump_reads_into_the_per_op_profile():
+    pytest.importorskip("executorch.devtools")
+    from skinedge.bench.device import etdump_profile
+
+    prof = etdump_profile(FIXTURES / "recorded" / "tiny_conv.etdp")["median_ms_per_event"]
+    assert "DELEGATE_CALL" in prof and "Method::execute" in prof
+    assert "error" in etdump_profile(FIXTURES / "recorded" / "executor_runner.log")

@@ -316,15 +316,21 @@ def etdump_profile(path: Path) -> dict:
     except ImportError:
         return {"error": "executorch's devtools are not installed here: pip install "
                          "'skinedge[export]' to read the ETDump"}
+    from ..targets.common import quiet_stderr
+
+    said: list[str] = []  # flatc's complaint, kept off the terminal
     try:
-        inspector = Inspector(etdump_path=str(path))
+        with quiet_stderr(said):
+            inspector = Inspector(etdump_path=str(path))
         totals: Counter = Counter()
         for block in inspector.event_blocks:
             for ev in block.events:
                 if ev.perf_data is not None:
                     totals[ev.name] += float(np.median(ev.perf_data.raw))
-    except Exception as exc:  # Inspector raises what its flatbuffer parser meets
-        return {"error": f"cannot read the ETDump: {type(exc).__name__}: {str(exc)[:200]}"}
+    except Exception as exc:  # Inspector raises whatever its flatbuffer reader meets
+        why = said[-1] if said else type(exc).__name__
+        return {"error": f"cannot read the ETDump (not one, or from another ExecuTorch "
+                         f"version): {why[:200]}"}
     return {"median_ms_per_event": {k: round(v, 4) for k, v in totals.most_common(15)}}
 
 
