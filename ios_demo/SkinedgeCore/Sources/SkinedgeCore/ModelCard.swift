@@ -135,6 +135,12 @@ public struct ModelCard: Equatable {
         return labels
     }
 
+    /// The card in a model's creator-defined metadata (CoreML `user_defined_metadata`).
+    public static func fromMetadata(_ metadata: [String: String], source: String) throws -> ModelCard {
+        guard let json = metadata[metadataKey] else { throw SkinedgeError.noCard(source: source) }
+        return try ModelCard(json: Data(json.utf8), source: source)
+    }
+
     /// Throws unless a model whose image input is `width` x `height` and whose classifier
     /// reports `classLabels` (nil: not a classifier) is the one this card describes.
     public func checkModel(width: Int, height: Int, classLabels: [String]?) throws {

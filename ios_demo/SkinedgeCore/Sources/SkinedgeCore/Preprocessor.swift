@@ -9,6 +9,13 @@ public struct ModelImage: Equatable {
     /// The decoded original after its EXIF orientation (what the input gate's min_side sees).
     public let originalWidth: Int
     public let originalHeight: Int
+
+    public init(size: Int, pixels: [UInt8], originalWidth: Int, originalHeight: Int) {
+        self.size = size
+        self.pixels = pixels
+        self.originalWidth = originalWidth
+        self.originalHeight = originalHeight
+    }
 }
 
 /// skinedge/preprocess.py `model_image` for decoded pixels: EXIF orientation, 8-bit RGB (alpha

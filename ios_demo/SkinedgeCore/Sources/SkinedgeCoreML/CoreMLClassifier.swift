@@ -27,10 +27,7 @@ public final class CoreMLClassifier {
         model = try MLModel(contentsOf: url, configuration: config)
         let description = model.modelDescription
         let meta = description.metadata[MLModelMetadataKey.creatorDefinedKey] as? [String: String] ?? [:]
-        guard let json = meta[ModelCard.metadataKey] else {
-            throw SkinedgeError.noCard(source: name)
-        }
-        card = try ModelCard(json: Data(json.utf8), source: name)
+        card = try ModelCard.fromMetadata(meta, source: name)
         guard let input = description.inputDescriptionsByName.first(where: { $0.value.type == .image }),
               let constraint = input.value.imageConstraint else {
             throw SkinedgeError.inputMismatch(source: name, problem: "the model has no image input")
