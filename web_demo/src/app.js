@@ -91,7 +91,9 @@ function resultView(r) {
   const body = el("div", {},
     el("h3", { textContent: `Model's pick: ${p.label} (${name(p.label)})` }),
     el("div", { className: "source", textContent: p.source }),
-    el("div", { textContent: p.calibrated ? "Probabilities calibrated to the card's prevalence:" : "Probabilities (the model's softmax):" }),
+    el("div", { textContent: p.calibrated ? "Probabilities calibrated to the card's prevalence" +
+      (p.top_k[0].label !== p.label ? ` (the pick is the class the image is most typical of; ${p.top_k[0].label} is more common):` : ":")
+      : "Probabilities (the model's softmax):" }),
     bars);
   if (p.refer !== null) {
     body.append(el("div", {},
@@ -193,12 +195,18 @@ async function fileBytes(input) {
 }
 
 $("runtime").textContent = `onnxruntime-web ${ORT_VERSION}, ${BACKEND}, ${THREADS} thread`;
+// Each input is cleared once read, so choosing the same file again runs again.
 $("model-file").addEventListener("change", async (e) => {
   const [bytes, name] = await fileBytes(e.target);
+  e.target.value = "";
   if (bytes) await loadModel(bytes, name);
 });
 for (const id of ["image-file", "image-camera"]) {
-  $(id).addEventListener("change", (e) => e.target.files.length && classify(Array.from(e.target.files)));
+  $(id).addEventListener("change", (e) => {
+    const files = Array.from(e.target.files);
+    e.target.value = "";
+    if (files.length) classify(files);
+  });
 }
 $("bench-run").addEventListener("click", benchmark);
 

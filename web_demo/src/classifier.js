@@ -24,8 +24,9 @@ export async function inflate(bytes) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** The browser's decoder for formats other than PNG -> RGBA as stored (EXIF orientation is
- * applied by preprocess, as Pillow applies it, so the browser must not apply it first). */
+/** The browser's decoder for formats other than PNG -> RGBA as stored. decode.js hands it the
+ * bytes with their EXIF orientation neutralised (preprocess applies it, as Pillow does): the
+ * imageOrientation option alone does not stop Chromium from rotating. */
 export async function platformDecode(bytes) {
   const bitmap = await createImageBitmap(new Blob([bytes]), {
     imageOrientation: "none", premultiplyAlpha: "none", colorSpaceConversion: "none",

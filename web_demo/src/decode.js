@@ -4,13 +4,14 @@
 // pixels are Pillow's only as far as both use the same codec (see README.md).
 
 import { ImageError } from "./errors.js";
-import { fileOrientation, pngOrientation } from "./exif.js";
+import { fileOrientation, pngOrientation, withoutOrientation } from "./exif.js";
 import { decodePng, isPng } from "./png.js";
 
 /**
  * bytes: Uint8Array of an image file; inflate: zlib inflate (Uint8Array -> Promise<Uint8Array>);
  * platformDecode: bytes -> Promise<{width, height, data: RGBA Uint8Array (not premultiplied)}>
- * or null where there is none (node). Returns {decoded, orientation}; ImageError when the bytes
+ * or null where there is none (node); it is given the bytes with their EXIF orientation set to
+ * 1, so it cannot rotate them before preprocess does. Returns {decoded, orientation}; ImageError when the bytes
  * are not an image this page can decode.
  */
 export async function decodeImage(bytes, name, { inflate, platformDecode = null }) {
@@ -22,7 +23,7 @@ export async function decodeImage(bytes, name, { inflate, platformDecode = null 
   if (!platformDecode) throw new ImageError(`${name}: not a PNG, and no other decoder here`);
   let rgba;
   try {
-    rgba = await platformDecode(bytes);
+    rgba = await platformDecode(withoutOrientation(bytes));
   } catch (err) {
     throw new ImageError(`${name}: not a readable image: the browser cannot decode it ` +
       `(${err && err.message ? err.message : err}); use a JPEG or PNG file`);

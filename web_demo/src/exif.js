@@ -6,11 +6,14 @@ const ORIENTATION = 0x0112;
 const XMP_ORIENTATION = /tiff:Orientation(="|>)([0-9])/;
 const latin1 = (bytes) => Array.from(bytes, (b) => String.fromCharCode(b)).join("");
 
-/** Orientation in an EXIF block (TIFF header, optionally after "Exif\0\0"); null if none. */
-export function exifOrientation(block) {
+/** The Orientation entry of an EXIF block (TIFF header, optionally after "Exif\0\0"):
+ * {value, offset, width} with the value's byte offset in `block`, or null if none. */
+function orientationEntry(block) {
   if (!block || block.length < 8) return null;
-  let b = block;
-  if (latin1(b.subarray(0, 6)) === "Exif\0\0") b = b.subarray(6);
+  let skip = 0;
+  // Pillow's Exif.load strips the "Exif\0\0" header once or twice (some writers double it)
+  for (let i = 0; i < 2 && latin1(block.subarray(skip, skip + 6)) === "Exif\0\0"; i++) skip += 6;
+  const b = block.subarray(skip);
   const order = latin1(b.subarray(0, 2));
   if (order !== "II" && order !== "MM") return null;
   const le = order === "II";
@@ -27,12 +30,18 @@ export function exifOrientation(block) {
     if (u16(e) !== ORIENTATION) continue;
     const type = u16(e + 2), n = u32(e + 4);
     if (n !== 1) return null; // a tuple: Pillow's lookup of it finds no transpose
-    if (type === 3 || type === 8) return u16(e + 8); // SHORT, SSHORT
-    if (type === 4 || type === 9) return u32(e + 8); // LONG, SLONG
-    if (type === 1 || type === 6) return b[e + 8]; // BYTE, SBYTE
+    const at = skip + e + 8;
+    if (type === 3 || type === 8) return { value: u16(e + 8), offset: at, width: 2, le }; // SHORT
+    if (type === 4 || type === 9) return { value: u32(e + 8), offset: at, width: 4, le }; // LONG
+    if (type === 1 || type === 6) return { value: b[e + 8], offset: at, width: 1, le }; // BYTE
     return null;
   }
   return null;
+}
+
+/** Orientation in an EXIF block; null if none. */
+export function exifOrientation(block) {
+  return orientationEntry(block)?.value ?? null;
 }
 
 /** Orientation in an XMP packet (string or bytes); null if none. */
@@ -59,8 +68,8 @@ export function pngOrientation(png) {
   return o ?? xmpOrientation(png.text["XML:com.adobe.xmp"]);
 }
 
-/** Orientation of JPEG bytes: the first APP1 Exif segment, else an APP1 XMP packet. */
-export function jpegOrientation(bytes) {
+/** The EXIF and XMP blocks of JPEG bytes (first APP1 of each kind), as subarrays. */
+function jpegBlocks(bytes) {
   let exif = null, xmp = null;
   for (let o = 2; o + 4 <= bytes.length && bytes[o] === 0xff;) {
     const marker = bytes[o + 1];
@@ -74,14 +83,13 @@ export function jpegOrientation(bytes) {
     }
     o += 2 + len;
   }
-  const o = exif ? exifOrientation(exif) : null;
-  return o ?? xmpOrientation(xmp);
+  return { exif, xmp };
 }
 
-/** Orientation of WebP bytes (RIFF chunks "EXIF", then "XMP "). */
-export function webpOrientation(bytes) {
-  if (latin1(bytes.subarray(0, 4)) !== "RIFF" || latin1(bytes.subarray(8, 12)) !== "WEBP") return null;
+/** The EXIF ("EXIF") and XMP ("XMP ") chunks of WebP bytes. */
+function webpBlocks(bytes) {
   let exif = null, xmp = null;
+  if (latin1(bytes.subarray(0, 4)) !== "RIFF" || latin1(bytes.subarray(8, 12)) !== "WEBP") return { exif, xmp };
   for (let o = 12; o + 8 <= bytes.length;) {
     const type = latin1(bytes.subarray(o, o + 4));
     const len = bytes[o + 4] | (bytes[o + 5] << 8) | (bytes[o + 6] << 16) | (bytes[o + 7] << 24);
@@ -90,12 +98,29 @@ export function webpOrientation(bytes) {
     if (type === "XMP ") xmp = data;
     o += 8 + len + (len & 1);
   }
-  const o = exif ? exifOrientation(exif) : null;
-  return o ?? xmpOrientation(xmp);
+  return { exif, xmp };
 }
 
-/** Orientation of any image file's bytes the page reads; 1 when it has none. */
+const blocksOf = (bytes) => (bytes[0] === 0xff && bytes[1] === 0xd8 ? jpegBlocks(bytes) : webpBlocks(bytes));
+
+/** Orientation of JPEG or WebP bytes as Pillow reads it (EXIF, else XMP); 1 when none. */
 export function fileOrientation(bytes) {
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) return jpegOrientation(bytes) ?? 1;
-  return webpOrientation(bytes) ?? 1;
+  const { exif, xmp } = blocksOf(bytes);
+  return (exif ? exifOrientation(exif) : null) ?? xmpOrientation(xmp) ?? 1;
+}
+
+/**
+ * A copy of JPEG or WebP bytes whose EXIF orientation reads 1. Browsers rotate by EXIF whatever
+ * createImageBitmap's imageOrientation says (Chromium 150 does), so the browser gets the stored
+ * pixels this way and preprocess applies the orientation once, as Pillow does.
+ */
+export function withoutOrientation(bytes) {
+  const { exif } = blocksOf(bytes);
+  const entry = exif ? orientationEntry(exif) : null;
+  if (!entry) return bytes;
+  const out = bytes.slice();
+  const at = exif.byteOffset - bytes.byteOffset + entry.offset;
+  out.fill(0, at, at + entry.width);
+  out[entry.le ? at : at + entry.width - 1] = 1;
+  return out;
 }
