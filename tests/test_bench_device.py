@@ -292,6 +292,18 @@ def test_import_merges_app_files_into_one_table(tmp_path, capsys):
     assert "| mobilenetv4_conv_small_onnx_fp32.onnx |" in out and "Imported" in out
 
 
+def test_import_of_the_android_demo_file_places_its_phone(tmp_path, capsys):
+    """The Android demo files the phone under host (device, cpu = SoC, os, machine = ABI)."""
+    rc, out, err = bench(capsys, "--import", FIXTURES / "recorded" / "android_app_results.json",
+                         "--device", "android", "--out", tmp_path)
+    assert rc == 0, err
+    row = json.loads((tmp_path / "imported-latest.json").read_text())["rows"][0]
+    assert row["device"] == {"platform": "android", "model": "Google Pixel 8", "soc": "Tensor G3",
+                             "os": "Android 14 (API 34)", "abi": "arm64-v8a", "cores": 9}
+    assert "| mobilenetv4_conv_small_xnnpack_int8.pte | Google Pixel 8 (Android 14) | import " \
+           "android_app_results.json | ok | 0.031 | 1.50 |" in out
+
+
 @pytest.mark.parametrize("content, message", [
     ('{"schema": "skinedge.bench/1", "rows": []}', "schema is 'skinedge.bench/1', expected "
                                                      "'skinedge.bench/2'"),
@@ -323,7 +335,6 @@ def test_import_of_binary_garbage(tmp_path):
     (("--device", "android", "--runner-bin", "x"), "--runner-bin needs --runner"),
     (("--device", "android", "--runner", "executor_runner", "--runner-bin", "/no/such"),
      "--runner-bin /no/such: no such file"),
-    (("--device", "android", "--import"), "--import merges result files and runs nothing"),
 ])
 def test_usage_errors_exit_2(tmp_path, capsys, args, message):
     rc, out, err = bench(capsys, tmp_path, *args)

@@ -49,7 +49,8 @@ class DeviceOptions(Config):
                           "artifact's ETDump and add its per-op profile to the row")
     import_json: bool = option(False, "merge benchmark JSON files (demo apps' benchmark "
                                "screens, other bench runs), given as the positional arguments, "
-                               "into one table instead of measuring", flag="--import")
+                               "into one table instead of measuring (with --device: the platform "
+                               "of rows whose file names no device)", flag="--import")
 
     def __post_init__(self):
         super().__post_init__()
@@ -70,8 +71,6 @@ class DeviceOptions(Config):
             raise ConfigError(f"--runner-bin {self.runner_bin}: no such file")
         if self.etdump and self.runner not in (None, "executor_runner"):
             raise ConfigError("--etdump needs executor_runner (built with the event tracer)")
-        if self.import_json and self.device:
-            raise ConfigError("--import merges result files and runs nothing; drop --device")
 
     @property
     def platform(self) -> str | None:
@@ -346,7 +345,8 @@ def main(cfg, opts: DeviceOptions, as_json: bool) -> int:
 
     out = output_folder(cfg.out)
     if opts.import_json:
-        doc, files, problem, prefix = import_docs(list(cfg.models), host_info(cfg.threads)), {}, "", "imported"
+        doc = import_docs(list(cfg.models), host_info(cfg.threads), opts.platform)
+        files, problem, prefix = {}, "", "imported"
     else:
         (doc, files, problem), prefix = run_device_bench(cfg, opts), "phone"
     if not problem:

@@ -25,14 +25,21 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
 
 
-def _device_of(doc: dict, row: dict) -> dict:
-    """rows[].device, else the document's device, else its host (a host run)."""
+def _device_of(doc: dict, row: dict, platform: str | None) -> dict:
+    """rows[].device, else the document's device, else its host: a phone app that files the
+    phone under host (the Android demo: device, cpu = SoC, os, machine = ABI), or a host run."""
     for d in (row.get("device"), doc.get("device")):
         if isinstance(d, dict) and d:
             return d
     host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
-    return {"platform": host.get("platform") or "host", "model": host.get("cpu") or "unknown",
-            "os": host.get("os") or "", "cores": host.get("cores")}
+    os_name = str(host.get("os") or "")
+    guessed = next((p for p in ("android", "ios") if os_name.lower().startswith(p)), None)
+    if host.get("device"):
+        return {"platform": guessed or platform or "unknown", "model": str(host["device"]),
+                "soc": host.get("cpu") or "", "os": os_name, "abi": host.get("machine") or "",
+                "cores": host.get("cores")}
+    return {"platform": guessed or platform or "host", "model": host.get("cpu") or "unknown",
+            "os": os_name, "abi": host.get("machine") or "", "cores": host.get("cores")}
 
 
 def _check_row(row, i: int, where: str) -> list[str]:
@@ -65,7 +72,7 @@ def _check_row(row, i: int, where: str) -> list[str]:
     return p
 
 
-def rows_of(doc, where: str) -> list[dict]:
+def rows_of(doc, where: str, platform: str | None = None) -> list[dict]:
     """The rows of a ``skinedge.bench/2`` document, checked and filled to the host row's keys;
     a DataError naming ``where`` and the first problems otherwise."""
     if not isinstance(doc, dict):
@@ -81,17 +88,17 @@ def rows_of(doc, where: str) -> list[dict]:
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise DataError(f"{where}: " + "; ".join(problems[:3]) + more)
-    return [_filled(doc, r) for r in rows]
+    return [_filled(doc, r, platform) for r in rows]
 
 
-def _filled(doc: dict, row: dict) -> dict:
+def _filled(doc: dict, row: dict, platform: str | None) -> dict:
     out = {"kind": "artifact", "target": "?", "quantization": "?", "path": "", "role": "candidate",
            "error": "", "pids": [], "accuracy": None, "accuracy_error": "", "load_s": None,
            "peak_rss_mb": None, "ratios": {}, **row}
     out["error"] = out["error"] or ""
     out["throughput_img_s"] = {b: int(b) / (s["median"] / 1e3) for b, s in out["latency_ms"].items()
                                if _number(s.get("median")) and s["median"] > 0}
-    out["device"] = _device_of(doc, row)
+    out["device"] = _device_of(doc, row, platform)
     return out
 
 
@@ -111,16 +118,17 @@ def read_doc(path: Path) -> dict:
         raise DataError(f"{path}: not valid JSON ({exc}); expected benchmark JSON ({SCHEMA})") from None
 
 
-def import_docs(paths: list[str], host: dict) -> dict:
-    """One document with the rows of every file, each row keeping its device and source file.
-    Every file is checked before anything is merged."""
+def import_docs(paths: list[str], host: dict, platform: str | None = None) -> dict:
+    """One document with the rows of every file, each row keeping its device and source file
+    (``platform``: what to call a device a file does not place). Every file is checked before
+    anything is merged."""
     if not paths:
         raise DataError("--import needs the JSON files to merge, e.g. skinedge bench --import "
                         "phone.json")
     rows, sources = [], []
     for p in map(Path, paths):
         doc = read_doc(p)
-        for r in rows_of(doc, str(p)):
+        for r in rows_of(doc, str(p), platform):
             r["source"] = p.name
             rows.append(r)
         sources.append({"file": str(p), "date": doc.get("date"), "rows": len(doc["rows"])})
