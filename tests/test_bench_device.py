@@ -341,6 +341,14 @@ def test_usage_errors_exit_2(tmp_path, capsys, args, message):
     assert rc == 2 and message in err
 
 
+def test_nothing_to_run_on_the_device_is_a_usage_error(artifacts, tmp_path, capsys):
+    rc, out, err = bench(capsys, "--device", "android", "--out", tmp_path)
+    assert rc == 2 and "--device needs the artifacts to run" in err
+    rc, out, err = bench(capsys, artifacts / PTE, "--device", "ios", "--out", tmp_path)
+    assert rc == 2 and f"nothing to run on ios: {PTE}: ios_app on ios runs .mlpackage files, " \
+                       "not .pte" in err
+
+
 def test_parsers_drop_warm_up_and_read_units():
     log = (FIXTURES / "recorded" / "executor_runner.log").read_text()
     timed, load = android.parse_executor_runner(log, warmup=5)

@@ -186,6 +186,9 @@ def run_tool(argv: list[str], timeout_s: float) -> Result:
         os.killpg(p.pid, signal.SIGKILL)  # the group this call started, nothing else
         out, err = p.communicate()
         return Result(124, out, err, timed_out=True)
+    except KeyboardInterrupt:  # its own session does not get the terminal's Ctrl-C
+        os.killpg(p.pid, signal.SIGKILL)
+        raise
     return Result(p.returncode, out, err)
 
 

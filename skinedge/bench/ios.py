@@ -155,7 +155,8 @@ def measure_ios(session: tuple[str, dict], rows, cfg, opts, local_tmp: Path) -> 
                 why = f"cannot parse the app's results: {exc}"
         time.sleep(1.0)
     for row in live:
-        found = next((d for d in doc or [] if d["name"] == row.name), None)
+        # by file name; an app that names a model by its compiled name (.mlmodelc) matches too
+        found = next((d for d in doc or [] if Path(d["name"]).stem == Path(row.name).stem), None)
         if doc is None or found is None:
             row.fail(why if doc is None else f"the app's results have no row for {row.name}")
         elif found["status"] != "ok":
