@@ -1,7 +1,5 @@
 package org.skinedge.core;
 
-import static org.junit.Assume.assumeTrue;
-
 import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
@@ -36,11 +34,16 @@ final class GoldenFolder {
         }
     }
 
-    /** The folder named by -Dskinedge.golden or $SKINEDGE_GOLDEN; the test is skipped without. */
+    /**
+     * The folder named by -Dskinedge.golden or $SKINEDGE_GOLDEN. Without one the tests fail
+     * rather than skip: a run that checked nothing must not look like a pass.
+     */
     static GoldenFolder fromEnvironment() {
         String dir = System.getProperty("skinedge.golden", System.getenv("SKINEDGE_GOLDEN"));
-        assumeTrue("no golden folder given (-Dskinedge.golden=DIR or SKINEDGE_GOLDEN)",
-                dir != null && !dir.isEmpty());
+        if (dir == null || dir.isEmpty()) {
+            throw new AssertionError("no golden folder given: pass -Dskinedge.golden=DIR (or set "
+                    + "SKINEDGE_GOLDEN) to a golden/ folder written by skinedge export");
+        }
         Path root = Paths.get(dir);
         if (!Files.isRegularFile(root.resolve("index.json"))) {
             throw new AssertionError(root + ": no index.json; not a golden folder written by "

@@ -7,7 +7,8 @@ import org.junit.Test;
 
 /**
  * Pieces of the preprocessing whose golden images cover only some cases, checked against values
- * Pillow 13 gives (computed once with Pillow; the script is in android_demo/README.md).
+ * Pillow 13 and Python give (computed once there: ImageOps.exif_transpose of a 3x2 image with each
+ * orientation, Image.alpha_composite over white, PNG decoding of 16-bit samples, round, format).
  */
 public class PreprocessingTest {
     /** A 3x2 grey image 0..50 as ImageOps.exif_transpose shows it under each orientation. */
