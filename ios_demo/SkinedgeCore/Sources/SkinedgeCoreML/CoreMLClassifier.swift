@@ -11,12 +11,17 @@ import SkinedgeCore
 /// keyed by the card's labels, and the card in its creator-defined metadata. Names are read
 /// from the model's description, never assumed. The pixel buffer is filled with the exact model
 /// image, so Core ML does no scaling of its own: the model sees the pixels Python feeds it.
-public final class CoreMLClassifier {
+/// Predictions are serialised by a lock (an MLModel is used from one thread at a time), so one
+/// classifier may be shared by the classify and benchmark screens.
+public final class CoreMLClassifier: @unchecked Sendable {
     public let card: ModelCard
     public let model: MLModel
     public let name: String
+    /// The compiled model (.mlmodelc) it was loaded from.
+    public let url: URL
     let inputName: String
     let probabilitiesName: String
+    private let lock = NSLock()
 
     /// Loads a compiled model (.mlmodelc, as Xcode bundles an .mlpackage) and checks it
     /// against its card: card present and of this schema, input size, classes.
@@ -24,6 +29,7 @@ public final class CoreMLClassifier {
         let config = MLModelConfiguration()
         config.computeUnits = computeUnits
         name = url.deletingPathExtension().lastPathComponent
+        self.url = url
         model = try MLModel(contentsOf: url, configuration: config)
         let description = model.modelDescription
         let meta = description.metadata[MLModelMetadataKey.creatorDefinedKey] as? [String: String] ?? [:]
@@ -58,6 +64,8 @@ public final class CoreMLClassifier {
     public func probabilities(pixelBuffer: CVPixelBuffer) throws -> [Double] {
         let input = try MLDictionaryFeatureProvider(
             dictionary: [inputName: MLFeatureValue(pixelBuffer: pixelBuffer)])
+        lock.lock()
+        defer { lock.unlock() }
         let output = try model.prediction(from: input)
         guard let dict = output.featureValue(for: probabilitiesName)?.dictionaryValue else {
             throw SkinedgeError.badOutput(source: name, problem: "no '\(probabilitiesName)' output")
