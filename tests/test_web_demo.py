@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import importlib.util
 import json
 import os
 import shutil
@@ -399,4 +400,10 @@ def test_benchmark_writes_the_host_bench_schema(page, small_golden, tmp_path):
     lat = row["latency_ms"]["1"]
     assert lat["n"] == 5 and 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"]
     assert "onnxruntime-web" in row["runtime"] and "wasm, 1 thread" in row["runtime"]
-    assert doc["host"]["device"] == "headless Chromium (test)"
+    assert row["device"]["model"] == doc["host"]["device"] == "headless Chromium (test)"
+    if importlib.util.find_spec("skinedge.bench.importing"):  # `skinedge bench --import` reads it
+        from skinedge.bench.importing import rows_of
+
+        (imported,) = rows_of(doc, str(path))
+        assert imported["device"]["model"] == "headless Chromium (test)"
+        assert imported["latency_ms"]["1"]["median"] == lat["median"]

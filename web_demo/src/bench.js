@@ -30,6 +30,9 @@ export function benchDocument(run, env) {
   const quant = card.quantization === "none" ? "fp32" : card.quantization;
   const lat = stats(run.timingsMs);
   const runtime = `onnxruntime-web ${env.ortVersion} (${env.backend}, ${env.threads} thread${env.threads === 1 ? "" : "s"})`;
+  // The device as `skinedge bench --import` places rows (skinedge/bench/importing.py)
+  const device = { platform: "web", model: env.deviceName, os: env.platform, soc: "", abi: "",
+    cores: env.cores, browser: env.userAgent };
   const row = {
     name: `${card.architecture} onnx ${quant} (browser)`,
     kind: "artifact", target: "onnx", quantization: quant, path: run.modelName, role: "candidate",
@@ -43,7 +46,7 @@ export function benchDocument(run, env) {
     throughput_img_s: { 1: 1 / (lat.median / 1e3) },
     gflops_achieved: card.flops / (lat.median / 1e3) / 1e9,
     ratios: {},
-    device: env.deviceName, runtime,
+    device, runner: "browser", runtime,
   };
   return {
     schema: SCHEMA,
@@ -51,6 +54,7 @@ export function benchDocument(run, env) {
     host: { cpu: env.deviceName, cores: env.cores, threads: env.threads, os: env.platform,
       machine: env.platform, device: env.deviceName, browser: env.userAgent, runtime, kind: "browser" },
     software: { "onnxruntime-web": env.ortVersion, browser: env.userAgent },
+    device,
     matmul_peak_gflops: null, matmul_gflops_by_library: {},
     batches: [1],
     settings: { rounds: 1, warmup: run.warmup, runs_per_round: run.runs, data: null, split: null, baselines: {} },

@@ -184,4 +184,7 @@ test("bench results are in the host schema", () => {
   assert.equal(row.quantization, "int8");
   assert.equal(row.latency_ms[1].median, 2);
   assert.match(row.runtime, /onnxruntime-web 1\.30\.0 \(wasm, 1 thread\)/);
+  assert.deepEqual(row.device, doc.device);
+  assert.equal(row.device.model, "phone");
+  assert.equal(row.device.platform, "web");
 });
