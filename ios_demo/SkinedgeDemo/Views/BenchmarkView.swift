@@ -53,6 +53,7 @@ struct BenchmarkView: View {
         }
     }
 
+    @MainActor
     private func run() async {
         guard let classifier = models.classifier else { return }
         running = true

@@ -63,6 +63,7 @@ struct ClassifyView: View {
         }
     }
 
+    @MainActor
     private func load(_ item: PhotosPickerItem?) async {
         guard let item, let classifier = models.classifier else { return }
         do {
@@ -77,6 +78,7 @@ struct ClassifyView: View {
         }
     }
 
+    @MainActor
     private func classify(captured image: UIImage) async {
         guard let classifier = models.classifier, let cgImage = image.cgImage else { return }
         preview = image

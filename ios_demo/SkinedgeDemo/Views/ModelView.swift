@@ -54,8 +54,8 @@ struct ModelView: View {
                 LabeledContent("Referral", value: "\(r.task) ≥ \(percent(r.threshold))")
             }
             LabeledContent("Input gate", value: card.gate == nil ? "none" : "on")
-            ForEach(Array(zip(card.labels, card.labelNames)), id: \.0) { code, name in
-                LabeledContent(code, value: name)
+            ForEach(card.labels.indices, id: \.self) { i in
+                LabeledContent(card.labels[i], value: card.labelNames[i])
             }
         }
     }

@@ -111,7 +111,7 @@ public enum BenchReport {
             "macs": .int(card.macs),
             "flops_graph": .null,
             "flops_graph_from": .null,
-            "load_s": run.loadSeconds.map { .double($0) } ?? .null,
+            "load_s": run.loadSeconds.map { JSONValue.double($0) } ?? .null,
             "latency_ms": .object(latency),
             "throughput_img_s": .object(ok ? ["1": .double(1 / (median / 1e3))] : [:]),
             "gflops_achieved": ok && card.flops > 0

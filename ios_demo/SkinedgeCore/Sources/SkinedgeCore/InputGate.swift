@@ -42,9 +42,9 @@ public enum InputGate {
     static func sharpness(_ y01: [Double], size s: Int) -> Double {
         var lap: [Double] = []
         lap.reserveCapacity((s - 2) * (s - 2))
+        let at = { (rr: Int, cc: Int) in y01[rr * s + cc] * 255.0 }
         for r in 1..<(s - 1) {
             for c in 1..<(s - 1) {
-                let at = { (rr: Int, cc: Int) in y01[rr * s + cc] * 255.0 }
                 lap.append(at(r - 1, c) + at(r + 1, c) + at(r, c - 1) + at(r, c + 1) - 4 * at(r, c))
             }
         }

@@ -57,7 +57,7 @@ public enum ImageDecoder {
         let bits = image.bitsPerComponent
         guard !info.contains(.floatComponents), bits == 8 || bits == 16,
               model == .monochrome || model == .rgb,
-              ![.premultipliedFirst, .premultipliedLast, .alphaOnly].contains(alpha),
+              ![CGImageAlphaInfo.premultipliedFirst, .premultipliedLast, .alphaOnly].contains(alpha),
               let data = image.dataProvider?.data else { return nil }
         let colours = model == .monochrome ? 1 : 3
         let hasAlpha = alpha == .first || alpha == .last
@@ -114,7 +114,7 @@ public enum ImageDecoder {
         let w = image.width, h = image.height
         var rgbx = [UInt8](repeating: 255, count: w * h * 4)
         let space = image.colorSpace?.model == .rgb ? image.colorSpace! : CGColorSpaceCreateDeviceRGB()
-        let ok: Bool = rgbx.withUnsafeMutableBytes { buf in
+        let ok = rgbx.withUnsafeMutableBytes { buf -> Bool in
             guard let ctx = CGContext(data: buf.baseAddress, width: w, height: h, bitsPerComponent: 8,
                                       bytesPerRow: w * 4, space: space,
                                       bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue) else {

@@ -93,9 +93,14 @@ struct GoldenFolder {
     /// float32 little-endian values of a raw file.
     func floats(_ relative: String) throws -> [Float] {
         let bytes = [UInt8](try data(relative))
-        return stride(from: 0, to: bytes.count, by: 4).map { i in
-            Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8
-                  | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+        var values: [Float] = []
+        for i in stride(from: 0, to: bytes.count - 3, by: 4) {
+            var bits: UInt32 = 0
+            for k in 0..<4 {
+                bits |= UInt32(bytes[i + k]) << (8 * k)
+            }
+            values.append(Float(bitPattern: bits))
         }
+        return values
     }
 }

@@ -83,6 +83,8 @@ final class PredictionTests: XCTestCase {
         let a = 0.2.squareRoot(), b = 3 * 0.8.squareRoot()
         XCTAssertEqual(p[0], a / (a + b), accuracy: 1e-12)
         XCTAssertEqual(p[1], b / (a + b), accuracy: 1e-12)
-        XCTAssertEqual(Predictor.normalised([0.25, 0.25]), [0.5, 0.5])
+        let halves = Predictor.normalised([0.25, 0.25])
+        XCTAssertEqual(halves[0], 0.5, accuracy: 1e-15)
+        XCTAssertEqual(halves[1], 0.5, accuracy: 1e-15)
     }
 }
