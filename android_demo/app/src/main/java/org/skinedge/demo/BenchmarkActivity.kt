@@ -72,8 +72,8 @@ class BenchmarkActivity : AppCompatActivity() {
             lat.getDouble("median"), lat.getDouble("p90"), lat.getDouble("p99"),
             lat.getDouble("trimmed_mean"), lat.getDouble("min"), runs, warmup,
             row.getDouble("load_s"), row.getDouble("peak_rss_mb"), file.absolutePath, file.absolutePath)
-    } catch (e: SkinedgeException) {
-        e.message ?: e.toString()
+    } catch (e: RuntimeException) {  // SkinedgeException (card, model) or the runtime's own
+        if (e is SkinedgeException) e.message ?: e.toString() else "Benchmark failed: ${e.message ?: e}"
     }
 
     companion object {

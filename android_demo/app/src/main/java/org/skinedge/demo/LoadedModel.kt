@@ -3,7 +3,6 @@ package org.skinedge.demo
 import android.content.Context
 import java.io.File
 import org.pytorch.executorch.EValue
-import org.pytorch.executorch.ExecutorchRuntimeException
 import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
 import org.skinedge.core.CardException
@@ -47,12 +46,11 @@ class LoadedModel private constructor(
                     })
             val sideName = pteName.removeSuffix(".pte") + ".card.json"
             val started = System.nanoTime()
-            // Module.load needs a file path, so the asset is copied out once per app version.
+            // Module.load needs a file path: the asset is copied out (a few MB) at every start,
+            // so the file loaded is always the one whose bytes were verified below.
             val file = File(context.filesDir, pteName)
             val bytes = context.assets.open("$ASSET_DIR/$pteName").use { it.readBytes() }
-            if (!file.isFile || file.length() != bytes.size.toLong()) {
-                file.writeBytes(bytes)
-            }
+            file.writeBytes(bytes)
             val sidecar = if (sideName in names) {
                 context.assets.open("$ASSET_DIR/$sideName").use { it.readBytes() }
             } else {
@@ -85,7 +83,7 @@ class LoadedModel private constructor(
             val out = try {
                 module.forward(EValue.from(Tensor.fromBlob(FloatArray((3 * s * s).toInt()),
                     longArrayOf(1, 3, s, s))))[0].toTensor()
-            } catch (e: ExecutorchRuntimeException) {
+            } catch (e: RuntimeException) {  // ExecutorchRuntimeException and the like
                 throw ModelException("$name: the model does not take the [1, 3, $s, $s] input its " +
                     "card gives (input_size $s): the card belongs to another model; export it " +
                     "again (${e.message})")

@@ -26,6 +26,7 @@ import org.skinedge.core.SkinedgeException
 class MainActivity : AppCompatActivity() {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
     private val main = Handler(Looper.getMainLooper())
+    @Volatile
     private var classifier: Classifier? = null
     private var captureUri: Uri? = null
 
@@ -81,6 +82,8 @@ class MainActivity : AppCompatActivity() {
             }
         } catch (e: SkinedgeException) {
             main.post { status.text = e.message }
+        } catch (e: RuntimeException) {  // the runtime's own failures: shown, never a crash
+            main.post { status.text = "The model could not be loaded: ${e.message ?: e}" }
         }
     }
 
@@ -101,10 +104,11 @@ class MainActivity : AppCompatActivity() {
                     latency.text = String.format(Locale.US,
                         "Preprocessing %.1f ms, inference %.1f ms (this run)", c.preprocessMs, c.inferenceMs)
                 }
-            } catch (e: SkinedgeException) {
+            } catch (e: RuntimeException) {  // SkinedgeException: the core's message as it is
+                val message = if (e is SkinedgeException) e.message else "$name: ${e.message ?: e}"
                 main.post {
                     photo.setImageDrawable(null)
-                    result.text = e.message
+                    result.text = message
                 }
             }
         }

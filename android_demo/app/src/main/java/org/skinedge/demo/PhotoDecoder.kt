@@ -38,8 +38,12 @@ object PhotoDecoder {
             inPremultiplied = false
             inScaled = false
         }
-        val bitmap = BitmapFactory.decodeByteArray(bytes, 0, bytes.size, options)
-            ?: throw ImageException("$name: corrupt or truncated image (the decoder gave up)")
+        val bitmap = try {
+            BitmapFactory.decodeByteArray(bytes, 0, bytes.size, options)
+        } catch (e: OutOfMemoryError) {
+            throw ImageException("$name: ${bounds.outWidth}x${bounds.outHeight} is too large to " +
+                "decode on this phone; downscale it first")
+        } ?: throw ImageException("$name: corrupt or truncated image (the decoder gave up)")
         val orientation = try {
             ExifInterface(ByteArrayInputStream(bytes)).getAttributeInt(
                 ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL)
