@@ -76,6 +76,7 @@ def test_jvm_core_passes_every_golden_test(core_classes, golden):
 def test_bench_json_rows_have_the_host_rows_fields(core_classes, exported, tmp_path):
     """The app's benchmark JSON (skinedge.bench/2) has exactly the fields of a host row, so
     `skinedge bench --import` can read it beside the host runtimes."""
+    from skinedge.bench.importing import rows_of
     from skinedge.bench.report import SCHEMA, _row_doc
     from skinedge.bench.runner import BenchConfig, Row
 
@@ -95,6 +96,9 @@ def test_bench_json_rows_have_the_host_rows_fields(core_classes, exported, tmp_p
     assert {"schema", "date", "host", "software", "batches", "settings", "rows"} <= set(phone)
     assert set(phone["host"]) >= {"cpu", "cores", "threads", "os", "machine", "device"}
     assert row["latency_ms"]["1"]["median"] == 1.5 and row["input_size"] == 64
+    imported = rows_of(phone, "phone.json")[0]  # what `skinedge bench --import` reads
+    assert imported["device"]["platform"] == "android"
+    assert imported["device"]["model"] == phone["host"]["device"]
 
 
 def test_app_takes_labels_and_preprocessing_from_the_card():
