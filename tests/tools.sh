@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 want=()
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || want+=(chromium)
 [ -f /usr/share/java/junit4.jar ] || want+=(junit4)
-[ -f /usr/share/java/android-json.jar ] || want+=(libandroid-json-java)
+[ -f /usr/share/java/com.android.json.jar ] || [ -f /usr/share/java/android-json.jar ] || want+=(libandroid-json-java)
 command -v javac >/dev/null || want+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null || want+=(nodejs npm)
 if [ ${#want[@]} -gt 0 ]; then
