@@ -34,8 +34,9 @@ IMAGENET = (0.485, 0.456, 0.406, 0.229, 0.224, 0.225)
 
 
 def _parser():
-    ts = pytest.importorskip("tree_sitter", reason="tree-sitter (dev extra) parses the Swift sources")
-    swift = pytest.importorskip("tree_sitter_swift", reason="tree-sitter-swift (dev extra) parses Swift")
+    why = "tree-sitter and tree-sitter-swift (dev extra) parse the Swift sources"
+    ts = pytest.importorskip("tree_sitter", reason=why)
+    swift = pytest.importorskip("tree_sitter_swift", reason=why)
     return ts.Parser(ts.Language(swift.language()))
 
 
@@ -129,7 +130,8 @@ class Swift:
         """Keys of the dictionary literal ``function`` returns, or of the dictionary literal
         that is the value of its key ``under``."""
         for n in self.nodes():
-            if n.type == "function_declaration" and self.text(n.child_by_field_name("name")) == function:
+            if n.type == "function_declaration" \
+                    and self.text(n.child_by_field_name("name")) == function:
                 ret = next(r for r in self.nodes(n) if r.type == "control_transfer_statement"
                            and self.text(r).startswith("return"))
                 d = next(d for d in self.nodes(ret) if d.type == "dictionary_literal")
@@ -174,7 +176,8 @@ def _package_targets() -> dict[str, list[str]]:
     """Target name -> dependencies, from Package.swift's .target / .testTarget calls."""
     text = (PACKAGE / "Package.swift").read_text()
     out = {}
-    for m in re.finditer(r"\.(?:target|testTarget)\(\s*name:\s*\"(\w+)\"(.*?)\)(?=,?\s*\n)", text, re.S):
+    for m in re.finditer(r"\.(?:target|testTarget)\(\s*name:\s*\"(\w+)\"(.*?)\)(?=,?\s*\n)", text,
+                         re.DOTALL):
         out[m[1]] = re.findall(r"\"(\w+)\"", m[2])
     return out
 
@@ -189,7 +192,8 @@ def test_package_declares_the_targets_the_code_uses():
     for target, deps in targets.items():
         folder = (PACKAGE / "Sources" / target) if target != TESTS.name else TESTS
         imported = set().union(*(swift(p).imports() for p in folder.glob("*.swift")))
-        assert imported & ours <= set(deps), f"{target} imports undeclared {imported & ours - set(deps)}"
+        undeclared = imported & ours - set(deps)
+        assert not undeclared, f"{target} imports {undeclared}, not among its dependencies"
         assert imported - ours <= APPLE_MODULES, target
     # SkinedgeCore is Foundation only: it must build and test on any Swift platform.
     assert set().union(*(swift(p).imports() for p in CORE.glob("*.swift"))) == {"Foundation"}
@@ -197,7 +201,8 @@ def test_package_declares_the_targets_the_code_uses():
 
 
 def test_app_imports_only_the_package_products_it_links():
-    products = set(re.findall(r'\.library\(name:\s*"(\w+)"', (PACKAGE / "Package.swift").read_text()))
+    package = (PACKAGE / "Package.swift").read_text()
+    products = set(re.findall(r'\.library\(name:\s*"(\w+)"', package))
     spec = (IOS / "project.yml").read_text()
     linked = set(re.findall(r"product:\s*(\w+)", spec))
     assert linked <= products
@@ -262,7 +267,8 @@ def test_mirrored_constants_equal_skinedges():
     assert fixed == {"color_order": "RGB", "layout": "NCHW", "normalization": "in_graph",
                      "resize": preprocess.RESIZE_POLICY, "interpolation": preprocess.INTERPOLATION}
     limits = swift(CORE / "RawImage.swift")
-    assert [limits.value(n) for n in ("maxPixels", "minSide", "maxAspectRatio", "maxResizedPixels")] \
+    names = ("maxPixels", "minSide", "maxAspectRatio", "maxResizedPixels")
+    assert [limits.value(n) for n in names] \
         == [preprocess.MAX_PIXELS, preprocess.MIN_SIDE, preprocess.MAX_ASPECT_RATIO,
             preprocess.MAX_RESIZED_PIXELS]
     assert swift(CORE / "TrustFields.swift").value("temperatureRange") == calibration.T_RANGE
@@ -299,7 +305,8 @@ def test_bench_writer_keys_are_the_host_schema():
     assert sorted(writer.dictionary_keys("document")) == sorted([*host_doc, "device"])
     assert sorted(writer.dictionary_keys("stats")) == sorted(report.stats([1.0, 2.0]))
     assert sorted(writer.dictionary_keys("document", under="host")) == sorted(host_doc["host"])
-    assert sorted(writer.dictionary_keys("document", under="settings")) == sorted(host_doc["settings"])
+    assert sorted(writer.dictionary_keys("document", under="settings")) \
+        == sorted(host_doc["settings"])
 
 
 # --- the golden files the Swift tests read ------------------------------------------------------
