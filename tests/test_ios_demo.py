@@ -309,6 +309,24 @@ def test_bench_writer_keys_are_the_host_schema():
         == sorted(host_doc["settings"])
 
 
+def test_app_answers_skinedge_bench_device_ios():
+    """The launch arguments and bundle id `skinedge bench --device ios` uses (read from
+    skinedge/bench/ios.py) are the ones the app reads, and it writes into the harness's folder."""
+    from skinedge.bench import ios
+
+    harness = (ROOT / "skinedge" / "bench" / "ios.py").read_text()
+    launch = re.search(r'"--terminate-existing", bundle, (.*?)\],', harness, re.S)[1]
+    wanted = re.findall(r'"(-\w+)"', launch)
+    request = swift(CORE / "BenchRequest.swift")
+    mirrored = [request.value(n) for n in ("folderArgument", "warmupArgument", "runsArgument",
+                                           "resultArgument")]
+    assert wanted == mirrored
+    assert f"PRODUCT_BUNDLE_IDENTIFIER: {ios.IOS_BUNDLE}\n" in (IOS / "project.yml").read_text()
+    runner = (APP / "App" / "BenchmarkRunner.swift").read_text()
+    assert "request.folder" in runner and "request.resultFile" in runner
+    assert 'pathExtension == "mlpackage"' in runner
+
+
 # --- the golden files the Swift tests read ------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,4 @@
+import SkinedgeCore
 import SwiftUI
 
 /// The skinedge iOS demo: classify a photo with an exported CoreML model, read what its card
@@ -6,6 +7,7 @@ import SwiftUI
 @main
 struct SkinedgeDemoApp: App {
     @StateObject private var models = ModelStore()
+    @State private var automated: String?
 
     var body: some Scene {
         WindowGroup {
@@ -18,7 +20,29 @@ struct SkinedgeDemoApp: App {
                     .tabItem { Label("Model", systemImage: "doc.text.magnifyingglass") }
             }
             .environmentObject(models)
-            .task { models.loadBundled() }
+            .safeAreaInset(edge: .top) {
+                if let automated {
+                    Text(automated).font(.footnote).padding(6).frame(maxWidth: .infinity)
+                        .background(Color.yellow.opacity(0.3))
+                }
+            }
+            .task {
+                models.loadBundled()
+                await runRequestedBenchmark()
+            }
+        }
+    }
+
+    /// `skinedge bench --device ios` launches the app with a BenchRequest: run it, say so.
+    @MainActor
+    private func runRequestedBenchmark() async {
+        do {
+            guard let request = try BenchRequest.parse(ProcessInfo.processInfo.arguments) else { return }
+            automated = "Benchmarking the models in Documents/\(request.folder) for skinedge bench…"
+            let outcome = try await BenchmarkRunner.measureFolder(request, computeUnits: models.computeUnits)
+            automated = "Benchmark done: \(outcome.runs.count) models, results in \(outcome.file.lastPathComponent)"
+        } catch {
+            automated = "Benchmark not run: \(error.localizedDescription)"
         }
     }
 }

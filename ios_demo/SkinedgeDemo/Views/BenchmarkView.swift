@@ -25,9 +25,9 @@ struct BenchmarkView: View {
                 if let message = error ?? models.loadError {
                     Section { MessageBox(title: "Benchmark not run", text: message) }
                 }
-                if let outcome {
-                    Section("Result: \(outcome.run.artifact)") {
-                        figures(outcome.run)
+                if let outcome, let run = outcome.runs.first {
+                    Section("Result: \(run.artifact)") {
+                        figures(run)
                         ShareLink(item: outcome.file) {
                             Label("Share \(outcome.file.lastPathComponent)", systemImage: "square.and.arrow.up")
                         }
@@ -61,7 +61,7 @@ struct BenchmarkView: View {
         do {
             outcome = try await BenchmarkRunner.measure(
                 classifier, warmup: warmup, runs: runs, loadSeconds: models.loadSeconds,
-                image: nil, computeUnits: models.computeUnits)
+                computeUnits: models.computeUnits)
             error = nil
         } catch {
             self.error = error.localizedDescription

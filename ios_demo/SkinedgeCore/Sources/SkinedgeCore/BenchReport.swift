@@ -55,7 +55,8 @@ public enum BenchReport {
     /// One model measured on the phone: N warm-up runs, then N timed runs at batch 1.
     public struct Run {
         public let artifact: String
-        public let card: ModelCard
+        /// nil when the model could not be loaded (then `error` says why).
+        public let card: ModelCard?
         public let warmup: Int
         /// Milliseconds of each timed `MLModel.prediction` (model only, as the host bench
         /// times its runtimes on ready inputs).
@@ -68,7 +69,7 @@ public enum BenchReport {
         /// Empty when the run succeeded; else why it failed.
         public let error: String
 
-        public init(artifact: String, card: ModelCard, warmup: Int, timingsMs: [Double],
+        public init(artifact: String, card: ModelCard?, warmup: Int, timingsMs: [Double],
                     loadSeconds: Double?, peakMemoryMB: Double, sizeBytes: Int, processID: Int,
                     error: String = "") {
             self.artifact = artifact
@@ -90,11 +91,12 @@ public enum BenchReport {
         let latency: [String: JSONValue] = ok ? ["1": stats(run.timingsMs)] : [:]
         let median = ok ? percentile(run.timingsMs.sorted(), 50) : .nan
         let card = run.card
+        func int(_ value: Int?) -> JSONValue { value.map { JSONValue.int($0) } ?? .null }
         return .object([
             "name": .string(run.artifact),
             "kind": .string("artifact"),
             "target": .string("coreml"),
-            "quantization": .string(card.quantization),
+            "quantization": .string(card?.quantization ?? "?"),
             "path": .string(run.artifact),
             "role": .string("candidate"),
             "status": .string(ok ? "ok" : "failed"),
@@ -104,18 +106,18 @@ public enum BenchReport {
             "accuracy": .null,
             "accuracy_error": .string("not measured on the phone: the app has no labelled images"),
             "size_bytes": .int(run.sizeBytes),
-            "architecture": .string(card.architecture),
-            "input_size": .int(card.inputSize),
-            "params": .int(card.params),
-            "flops": .int(card.flops),
-            "macs": .int(card.macs),
+            "architecture": card.map { JSONValue.string($0.architecture) } ?? .null,
+            "input_size": int(card?.inputSize),
+            "params": int(card?.params),
+            "flops": int(card?.flops),
+            "macs": int(card?.macs),
             "flops_graph": .null,
             "flops_graph_from": .null,
             "load_s": run.loadSeconds.map { JSONValue.double($0) } ?? .null,
             "latency_ms": .object(latency),
             "throughput_img_s": .object(ok ? ["1": .double(1 / (median / 1e3))] : [:]),
-            "gflops_achieved": ok && card.flops > 0
-                ? .double(Double(card.flops) / (median / 1e3) / 1e9) : .null,
+            "gflops_achieved": ok && (card?.flops ?? 0) > 0
+                ? .double(Double(card?.flops ?? 0) / (median / 1e3) / 1e9) : .null,
             "ratios": .object([:]),
         ])
     }
@@ -126,7 +128,7 @@ public enum BenchReport {
         let timed = runs.first?.timingsMs.count ?? 0
         var software: [String: JSONValue] = ["skinedge_ios": .string(device.appVersion),
                                              "os": .string(device.os)]
-        for (name, version) in runs.first?.card.software ?? [:] {
+        for (name, version) in runs.compactMap(\.card).first?.software ?? [:] {
             software["export_" + name] = .string(version)
         }
         return .object([
@@ -141,8 +143,10 @@ public enum BenchReport {
             ]),
             "device": .object([
                 "platform": .string("ios"),
+                "manufacturer": .string("Apple"),
                 "model": .string(device.model),
                 "os": .string(device.os),
+                "cores": .int(device.cores),
                 "runtime": .string("coreml"),
                 "compute_units": .string(device.computeUnits),
             ]),

@@ -15,6 +15,8 @@ public enum SkinedgeError: Error, Equatable, LocalizedError {
     case badImage(source: String, problem: String)
     /// The model ran but its output cannot be read as the card's classes.
     case badOutput(source: String, problem: String)
+    /// An automated benchmark's launch arguments are malformed.
+    case badRequest(problem: String)
 
     public var errorDescription: String? {
         switch self {
@@ -34,6 +36,8 @@ public enum SkinedgeError: Error, Equatable, LocalizedError {
             return "\(source): \(problem)"
         case let .badOutput(source, problem):
             return "\(source): \(problem)"
+        case let .badRequest(problem):
+            return "benchmark launch arguments: \(problem)"
         }
     }
 }

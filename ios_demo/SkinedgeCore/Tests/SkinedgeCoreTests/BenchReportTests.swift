@@ -31,6 +31,7 @@ final class BenchReportTests: XCTestCase {
         XCTAssertEqual(back["schema"]?.string, BenchReport.schema)
         XCTAssertEqual(back["date"]?.string, "2027-01-15T08:00:00+00:00")
         XCTAssertEqual(back["device"]?["platform"]?.string, "ios")
+        XCTAssertEqual(back["device"]?["model"]?.string, "iPhone15,2")
         XCTAssertEqual(back["host"]?["machine"]?.string, "iPhone15,2")
         XCTAssertEqual(back["settings"]?["warmup"]?.int, 5)
         XCTAssertEqual(back["settings"]?["runs_per_round"]?.int, 4)
@@ -47,5 +48,23 @@ final class BenchReportTests: XCTestCase {
         XCTAssertEqual(row["status"]?.string, "failed")
         XCTAssertEqual(row["error"]?.string, "model failed to load")
         XCTAssertEqual(row["latency_ms"], .object([:]))
+        let unloaded = BenchReport.rowDocument(BenchReport.Run(
+            artifact: "broken.mlpackage", card: nil, warmup: 1, timingsMs: [], loadSeconds: nil,
+            peakMemoryMB: 1, sizeBytes: 1, processID: 1, error: "no skinedge model card"))
+        XCTAssertEqual(unloaded["status"]?.string, "failed")
+        XCTAssertEqual(unloaded["architecture"], .null)
+        XCTAssertEqual(unloaded.object?.keys.sorted(), row.object?.keys.sorted())
+    }
+
+    func testLaunchArgumentsOfSkinedgeBenchDeviceIos() throws {
+        XCTAssertNil(try BenchRequest.parse(["SkinedgeDemo"]))
+        let request = try BenchRequest.parse(["SkinedgeDemo", "-skinedgeBenchmark", "skinedge-bench",
+                                              "-warmup", "3", "-runs", "20", "-resultFile", "results-1.json"])
+        XCTAssertEqual(request, BenchRequest(folder: "skinedge-bench", warmup: 3, runs: 20,
+                                             resultFile: "results-1.json"))
+        XCTAssertThrowsError(try BenchRequest.parse(["-skinedgeBenchmark", "b", "-runs", "0"]))
+        XCTAssertThrowsError(try BenchRequest.parse(["-skinedgeBenchmark", "b", "-warmup", "x"]))
+        XCTAssertThrowsError(try BenchRequest.parse(["-skinedgeBenchmark", "../elsewhere"]))
+        XCTAssertThrowsError(try BenchRequest.parse(["-skinedgeBenchmark", "b", "-resultFile", "a/b.json"]))
     }
 }
