@@ -1,6 +1,7 @@
 import PhotosUI
 import SkinedgeCore
 import SwiftUI
+import UIKit
 
 /// Pick or capture a photo and show what the model and its card say about it.
 struct ClassifyView: View {
