@@ -73,6 +73,28 @@ def exported(small_model, tmp_path_factory) -> dict:
     return {r.recipe: r for r in results}
 
 
+
+@pytest.fixture(scope="session")
+def shipped_export(tmp_path_factory) -> Path:
+    """The shipped (calibrated, gated) model exported once for the demo apps' tests: fp32 ONNX
+    (web demo) and an fp32 XNNPACK .pte (Android demo), with golden/ holding the card's
+    calibrated probabilities, referral and gate verdicts. Each artifact still passes its recipe's
+    parity tolerances, on 32 validation images instead of 512: about 30 s. Returns the folder."""
+    if not (DEFAULT_MODEL / "card.json").is_file():
+        pytest.skip("no shipped default model in this checkout")
+    from dataclasses import replace
+
+    from skinedge.exporting import ExportConfig, run_export
+    from skinedge.recipes import all_recipes
+
+    recipes = all_recipes()
+    out = tmp_path_factory.mktemp("shipped_export")
+    results = run_export(ExportConfig(out=str(out), progress=False),
+                         [replace(recipes[name], parity_images=32)
+                          for name in ("onnx-fp32", "executorch-fp32")])
+    assert [r.status for r in results] == ["ok", "ok"], [(r.recipe, r.problems) for r in results]
+    return out
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked slow run only when asked for (``pytest -m slow``): CI stays short."""
     if "slow" in (config.getoption("-m") or ""):

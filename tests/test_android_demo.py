@@ -63,14 +63,38 @@ def _java(classpath: str, *args: str, golden: Path | None = None) -> subprocess.
                            classpath, *args], capture_output=True, text=True, timeout=300)
 
 
-def test_jvm_core_passes_every_golden_test(core_classes, golden):
-    out, cp = core_classes
+@pytest.fixture(scope="module")
+def shipped_golden(shipped_export) -> Path:
+    """golden/ of the shipped, calibrated model's export (conftest): calibration, referral, gate."""
+    return shipped_export / "golden"
+
+
+def _junit_passes(classpath: str, golden: Path) -> None:
     tests = sorted(f"{PKG}.{p.stem}" for p in (CORE / "test").rglob("*Test.java"))
     assert len(tests) >= 5
-    done = _java(cp, "org.junit.runner.JUnitCore", *tests, golden=golden)
+    done = _java(classpath, "org.junit.runner.JUnitCore", *tests, golden=golden)
     assert done.returncode == 0, f"JUnit failed:\n{done.stdout[-6000:]}{done.stderr[-2000:]}"
     ran = int(re.search(r"OK \((\d+) tests\)", done.stdout).group(1))
     assert ran >= 20 and "Ignored" not in done.stdout  # nothing skipped for want of golden/
+
+
+def test_jvm_core_passes_every_golden_test(core_classes, golden):
+    _junit_passes(core_classes[1], golden)
+
+
+def test_jvm_trust_paths_match_the_shipped_models_golden(core_classes, shipped_golden):
+    """The small test model has no calibration, referral or gate: the shipped model's golden is
+    where the core's calibrated probabilities, malignant probability, refer/threshold and gate
+    verdicts, reasons and scores are checked (GoldenVectorsTest), and its .pte's integrity."""
+    index = json.loads((shipped_golden / "index.json").read_text())
+    assert any(m["name"].endswith(".pte") for m in index["models"])
+    preds = [e["prediction"] for m in index["models"]
+             for e in json.loads((shipped_golden / m["expected"]).read_text()).values()]
+    assert all(p["calibrated"] and p["threshold"] is not None for p in preds)
+    assert {p["refer"] for p in preds} == {True, False}  # both verdicts
+    assert {p["gate"]["usable"] for p in preds} == {True, False}
+    assert any(p["gate"]["reasons"] for p in preds)
+    _junit_passes(core_classes[1], shipped_golden)
 
 
 def test_bench_json_rows_have_the_host_rows_fields(core_classes, exported, tmp_path):

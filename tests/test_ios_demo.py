@@ -332,9 +332,15 @@ def test_app_answers_skinedge_bench_device_ios():
 
 # --- the golden files the Swift tests read ------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def golden(exported) -> Path:
-    folder = Path(next(iter(exported.values())).path).parent / "golden"
+@pytest.fixture(scope="module", params=["small_model", "shipped_model"])
+def golden(request) -> Path:
+    """golden/ of the small test model's export (no calibration, referral or gate) and of the
+    shipped, calibrated model's (conftest's shipped_export): the Swift tests read both kinds."""
+    if request.param == "small_model":
+        exported = request.getfixturevalue("exported")
+        folder = Path(next(iter(exported.values())).path).parent / "golden"
+    else:
+        folder = request.getfixturevalue("shipped_export") / "golden"
     assert (folder / "index.json").is_file(), f"skinedge export wrote no {folder}"
     return folder
 
@@ -378,12 +384,13 @@ def test_golden_keys_and_images_the_swift_tests_read_exist(golden):
                                                  *golden.glob("expected/*.json"),
                                                  *golden.glob("cards/*.json")]]
     known = set().union(*(_keys(d) for d in docs))
-    # The test session's model has no trust fields, so its golden holds no gate verdict: add
-    # the keys skinedge's API writes for one.
-    from skinedge.api import Prediction
-    from skinedge.gate import Verdict
+    if "usable" not in known:
+        # The small test model has no trust fields, so its golden holds no gate verdict: add the
+        # keys skinedge's API writes for one (the shipped model's golden has them all).
+        from skinedge.api import Prediction
+        from skinedge.gate import Verdict
 
-    known |= _keys(Prediction("s", "l", gate=Verdict(True, [], {"ood": 1.0}).to_dict()).to_dict())
+        known |= _keys(Prediction("s", "l", gate=Verdict(True, [], {"ood": 1.0}).to_dict()).to_dict())
     names = {e["name"] for e in json.loads((golden / "index.json").read_text())["images"]}
     for path in set(TESTS.glob("*.swift")) - {BENCH_TESTS}:
         file = swift(path)
@@ -393,6 +400,25 @@ def test_golden_keys_and_images_the_swift_tests_read_exist(golden):
     bench_keys = set(swift(CORE / "BenchReport.swift").strings())
     assert swift(BENCH_TESTS).subscript_keys() <= bench_keys
 
+
+
+def test_swift_trust_path_keys_hold_values_in_the_shipped_golden(shipped_export):
+    """What PredictionTests.swift compares of the calibrated model (calibrated probabilities,
+    malignant probability, refer/threshold, the gate's verdict, reasons and scores) is in the
+    shipped model's golden with values, so `swift test` over it checks every trust path."""
+    read = swift(TESTS / "PredictionTests.swift").subscript_keys()
+    trust = {"calibrated", "malignant_probability", "refer", "threshold", "gate", "usable",
+             "reasons", "scores"}
+    assert trust <= read, sorted(trust - read)
+    golden = shipped_export / "golden"
+    index = json.loads((golden / "index.json").read_text())
+    preds = [e["prediction"] for m in index["models"]
+             for e in json.loads((golden / m["expected"]).read_text()).values()]
+    assert preds and all(p["calibrated"] and p["malignant_probability"] is not None
+                         and p["threshold"] is not None and p["gate"]["scores"] for p in preds)
+    assert {p["refer"] for p in preds} == {True, False}
+    assert {p["gate"]["usable"] for p in preds} == {True, False}
+    assert any(p["gate"]["reasons"] for p in preds)
 
 def test_golden_folder_comes_from_the_environment_variable():
     assert swift(TESTS / "GoldenFolder.swift").value("variable") == "SKINEDGE_GOLDEN"

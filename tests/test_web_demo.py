@@ -25,7 +25,7 @@ from PIL import Image
 
 from skinedge.card import PLACEHOLDER, seal
 from skinedge.golden import GOLDEN
-from skinedge.layout import DEFAULT_MODEL, SAMPLE_DATA
+from skinedge.layout import SAMPLE_DATA
 from skinedge.preprocess import model_image
 
 WEB = Path(__file__).resolve().parents[1] / "web_demo"
@@ -61,17 +61,10 @@ def small_golden(exported) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shipped_golden(tmp_path_factory) -> Path:
-    """The shipped (calibrated, gated) model exported to fp32 ONNX, with its golden folder: the
-    card's calibration, referral and gate in the browser."""
-    if not (DEFAULT_MODEL / "card.json").is_file():
-        pytest.skip("no shipped default model in this checkout")
-    from skinedge.exporting import ExportConfig, run_export
-
-    out = tmp_path_factory.mktemp("shipped_onnx")
-    (r,) = run_export(ExportConfig(target="onnx", quant="fp32", out=str(out), progress=False))
-    assert r.status == "ok", r
-    return out / GOLDEN
+def shipped_golden(shipped_export) -> Path:
+    """The golden folder of the shipped (calibrated, gated) model's export (conftest): the card's
+    calibration, referral and gate in the browser."""
+    return shipped_export / GOLDEN
 
 
 # --- extra PNG layouts the golden set does not hold, with Pillow's model images -------------
