@@ -177,6 +177,89 @@ def test_minibench_app_results(phone, artifacts, tmp_path, capsys):
     assert sum(" am start " in c for c in phone.calls()) == 1  # one launch, not one per round
 
 
+ANDROID_CORE = Path(__file__).resolve().parents[1] / "android_demo" / "core" / "src"
+ORG_JSON = ("/usr/share/java/android-json.jar", "/usr/share/java/com.android.json.jar")
+DEMO_APP = "org.skinedge.demo/.BenchmarkActivity"
+
+
+@pytest.fixture(scope="module")
+def demo_app_side(tmp_path_factory) -> str:
+    """The Android demo's core (javac) with AppBenchFixture: the app's side of a launch on the
+    JVM, as a command line the fake adb runs for `am start`."""
+    import shutil
+    import subprocess
+
+    jar = next((j for j in ORG_JSON if Path(j).is_file()), None)
+    if not (shutil.which("java") and shutil.which("javac") and jar):
+        pytest.skip("the Android demo's core needs java, javac and org.json "
+                    "(tests/tools.sh installs openjdk-17-jdk-headless and libandroid-json-java)")
+    out = tmp_path_factory.mktemp("android_core")
+    sources = [*map(str, (ANDROID_CORE / "main").rglob("*.java")),
+               str(next((ANDROID_CORE / "test").rglob("AppBenchFixture.java")))]
+    done = subprocess.run(["javac", "--release", "17", "-encoding", "UTF-8", "-d", str(out),
+                           "-cp", jar, *sources], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return f"java -Xshare:auto -XX:TieredStopAtLevel=1 -cp {out}:{jar} org.skinedge.core.AppBenchFixture"
+
+
+def test_the_demo_app_is_driven_by_the_app_runner(phone, artifacts, demo_app_side, tmp_path,
+                                                   capsys, monkeypatch):
+    """`--runner app --app org.skinedge.demo/.BenchmarkActivity`: the launch's extras are read by
+    the app's own core, which writes the result file the harness then reads (no hand-written
+    JSON): the app's statistics, load time and memory land in the row, the phone as getprop saw
+    it stays the row's device."""
+    files = tmp_path / "app_files"
+    monkeypatch.setenv("FAKE_ADB_APP", f"{demo_app_side} {files} {artifacts} "
+                                       f"{artifacts / PTE.replace('.pte', '.card.json')}")
+    monkeypatch.setenv("FAKE_ADB_APP_FILES", str(files))
+    phone.use("app_skinedge_demo")
+    rc, out, err = run_android(capsys, artifacts, tmp_path / "res", "--runner", "app", "--app",
+                               DEMO_APP, "--threads", 2, "--timeout", 60, models=(PTE,))
+    assert rc == 0, err
+    start = next(c for c in phone.calls() if " am start " in c)
+    assert f"-n {DEMO_APP} --es model_dir /data/local/tmp/skinedge-bench-" in start
+    assert "--ei num_iter 5 --ei num_warm_up_iter 2 --ei num_threads 2" in start
+    written = json.loads((files / "benchmark_results.json").read_text())
+    assert written["schema"] == "skinedge.bench/2" and written["host"]["threads"] == 2
+    doc = json.loads((tmp_path / "res" / "phone-latest.json").read_text())
+    (row,) = doc["rows"]
+    assert row["name"] == PTE and row["status"] == "ok" and row["runner"] == "app"
+    # five timed runs of 1, 1.25, 1.5, 1.75, 1 ms, the app's own statistics
+    lat = row["latency_ms"]["1"]
+    assert lat["n"] == 5 and lat["median"] == 1.25 and lat["min"] == 1.0
+    assert lat == written["rows"][0]["latency_ms"]["1"]
+    assert row["load_s"] == 0.0315 and row["peak_rss_mb"] == 61.5
+    assert row["device"]["serial"] == SERIAL and row["device"]["governor"] == "schedutil"
+    assert row["app_device"]["model"] == "Google Pixel 8 (shiba)"
+    assert f"| {PTE} | Google Pixel 8 (Android 14) | app | ok | 0.032 | 1.25 |" in out
+
+
+def test_the_demo_apps_refusal_reaches_the_table(phone, artifacts, demo_app_side, tmp_path,
+                                                  capsys, monkeypatch):
+    """A .pte the app refuses (a changed byte: its integrity hash fails) is a failed row with
+    the app's own message, exit 1, not a timeout."""
+    import shutil
+
+    pushed = tmp_path / "pushed"
+    pushed.mkdir()
+    data = bytearray((artifacts / PTE).read_bytes())
+    data[3] ^= 1
+    (pushed / PTE).write_bytes(bytes(data))
+    shutil.copy(artifacts / PTE.replace(".pte", ".card.json"), pushed)
+    files = tmp_path / "app_files"
+    monkeypatch.setenv("FAKE_ADB_APP", f"{demo_app_side} {files} {pushed} "
+                                       f"{pushed / PTE.replace('.pte', '.card.json')}")
+    monkeypatch.setenv("FAKE_ADB_APP_FILES", str(files))
+    phone.use("app_skinedge_demo")
+    rc, out, err = run_android(capsys, artifacts, tmp_path / "res", "--runner", "app", "--app",
+                               DEMO_APP, "--timeout", 60, models=(PTE,))
+    assert rc == 1 and f"row(s) failed: {PTE}" in err
+    (row,) = json.loads((tmp_path / "res" / "phone-latest.json").read_text())["rows"]
+    assert row["status"] == "failed" and row["latency_ms"] == {}
+    assert row["error"] == (f"the app says: failed: {PTE}: integrity sha256 does not match the "
+                            "model card embedded in it: the file was changed, corrupted or "
+                            "truncated after export; export it again")
+
 @pytest.mark.parametrize("transcript, reason", [
     ("runner_crash", "executor_runner crashed (SIGSEGV)"),
     ("cannot_load", "executor_runner crashed (SIGABRT): In function main(), assert failed "

@@ -9,9 +9,12 @@
   prints ``Session creation time cost: X s``, ``First inference time cost: N ms``, ``Peak working
   set size: N bytes``; the result file it is given gets one ``model,seconds,peak,cpu,index`` line
   per run.
-- ``app``: a benchmark app started with ``am start`` that writes ``files/benchmark_results.json``:
-  ExecuTorch's minibench (a list of metrics) or the skinedge demo app (a ``skinedge.bench/2``
-  document); see benchmarks/README.md.
+- ``app``: a benchmark app started with ``am start -n PACKAGE/ACTIVITY --es model_dir DIR --ei
+  num_iter N --ei num_warm_up_iter W [--ei num_threads T]`` that times the one .pte in DIR and
+  writes ``files/benchmark_results.json`` in its data folder (read with ``run-as``, so a debug
+  build): ExecuTorch's minibench (a list of metrics) or the skinedge demo app
+  (``--app org.skinedge.demo/.BenchmarkActivity``, a ``skinedge.bench/2`` document, a failed row
+  saying why when it cannot run the model); see benchmarks/README.md.
 
 Each run is W warm-up + N timed iterations; iterations of the first W are dropped.
 """
@@ -144,9 +147,11 @@ def parse_app_results(text: str, name: str) -> Measurement:
         if row["status"] != "ok":
             return Measurement.failed(f"the app says: {row['status']}: {row.get('error') or '?'}")
         lat = row["latency_ms"].get("1") or next(iter(row["latency_ms"].values()))
+        # the phone as the app saw it is kept beside, not over, what getprop said (serial,
+        # governor), as for minibench
         return Measurement(True, summary=lat, load_s=row.get("load_s"),
                            peak_rss_mb=row.get("peak_rss_mb"),
-                           extra={"device": row.get("device")} if row.get("device") else {})
+                           extra={"app_device": row["device"]} if row.get("device") else {})
     raise ParseError(f"the app's {RESULT_FILE} is neither a metric list nor a document")
 
 

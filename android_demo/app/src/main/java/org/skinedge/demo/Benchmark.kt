@@ -1,5 +1,6 @@
 package org.skinedge.demo
 
+import android.content.Context
 import android.os.Build
 import android.os.Process
 import java.io.File
@@ -8,50 +9,67 @@ import java.util.Date
 import java.util.Locale
 import java.util.TimeZone
 import org.json.JSONObject
+import org.skinedge.core.BenchLaunch
 import org.skinedge.core.BenchReport
 
 /**
- * N warm-up and N timed runs of the loaded .pte at batch 1 on a fixed input of the card's size
- * (the same measurement as `skinedge bench`'s worker), written as skinedge.bench/2 JSON to
- * <external files>/bench/, which `skinedge bench --import` reads.
+ * W warm-up and N timed runs of a loaded .pte at batch 1 on a fixed input of the card's size
+ * (the same measurement as `skinedge bench`'s worker) as a skinedge.bench/2 document, saved
+ * where `skinedge bench --device android --runner app` reads it (files/benchmark_results.json)
+ * and as a dated copy in <external files>/bench/ for `adb pull` + `skinedge bench --import`.
  */
-class Benchmark(private val model: LoadedModel) {
-    fun run(warmup: Int, runs: Int, outDir: File): Pair<JSONObject, File> {
+class Benchmark(private val context: Context) {
+    fun measure(model: LoadedModel, launch: BenchLaunch): JSONObject {
         val t0 = System.nanoTime()
         val s = model.card.inputSize.toLong()
         val shape = longArrayOf(1, 3, s, s)
         val input = FloatArray((3 * s * s).toInt()) { 0.5f }
-        repeat(warmup) { model.run(input, shape) }
-        val latencies = DoubleArray(runs)
-        for (i in 0 until runs) {
+        repeat(launch.warmup) { model.run(input, shape) }
+        val latencies = DoubleArray(launch.runs)
+        for (i in 0 until launch.runs) {
             val start = System.nanoTime()
             model.run(input, shape)
             latencies[i] = (System.nanoTime() - start) / 1e6
         }
-        val run = BenchReport.Run().apply {
-            fileName = model.file.name
-            path = model.file.absolutePath
-            sizeBytes = model.file.length()
+        val run = newRun(launch, model.file).apply {
             loadSeconds = model.loadSeconds
-            this.warmup = warmup
             latenciesMs = latencies
             peakMemoryMb = peakRssMb()
-            pid = Process.myPid()
-            threads = Runtime.getRuntime().availableProcessors()
             seconds = (System.nanoTime() - t0) / 1e9
-            date = utcNow()
-            host = deviceInfo()
-            software = mapOf(
-                "executorch-android" to executorchVersion(),
-                "skinedge-android-demo" to appVersion(),
-                "android" to Build.VERSION.RELEASE,
-            )
         }
-        val doc = BenchReport.document(run, model.card)
-        outDir.mkdirs()
-        val file = File(outDir, "bench-android-${stamp()}.json")
-        file.writeText(doc.toString(1) + "\n")
-        return doc to file
+        return BenchReport.document(run, model.card)
+    }
+
+    /** The document of a run that could not start: one failed row saying why. */
+    fun failed(launch: BenchLaunch, why: String): JSONObject {
+        val where = launch.modelDir?.let { File(it) } ?: File("assets/model")
+        return BenchReport.document(newRun(launch, where).apply {
+            status = "failed"
+            error = why
+        }, null)
+    }
+
+    /** Writes the result file the harness reads and the dated copy; returns the copy. */
+    fun save(doc: JSONObject): File {
+        BenchLaunch.writeResult(context.filesDir, doc)
+        val dir = File(context.getExternalFilesDir(null) ?: context.filesDir, "bench").apply { mkdirs() }
+        return File(dir, "bench-android-${stamp()}.json").apply { writeText(doc.toString(1) + "\n") }
+    }
+
+    private fun newRun(launch: BenchLaunch, file: File) = BenchReport.Run().apply {
+        fileName = file.name
+        path = file.absolutePath
+        sizeBytes = if (file.isFile) file.length() else 0
+        warmup = launch.warmup
+        pid = Process.myPid()
+        threads = launch.threads
+        date = utcNow()
+        host = deviceInfo()
+        software = mapOf(
+            "executorch-android" to BuildConfig.EXECUTORCH_VERSION,
+            "skinedge-android-demo" to BuildConfig.VERSION_NAME,
+            "android" to Build.VERSION.RELEASE,
+        )
     }
 
     /** VmHWM, the process's resident high-water mark: what the host rows record as peak_rss_mb. */
@@ -73,8 +91,4 @@ class Benchmark(private val model: LoadedModel) {
 
     private fun stamp(): String = SimpleDateFormat("yyyyMMdd'T'HHmmss", Locale.US)
         .apply { timeZone = TimeZone.getTimeZone("UTC") }.format(Date())
-
-    private fun executorchVersion(): String = BuildConfig.EXECUTORCH_VERSION
-
-    private fun appVersion(): String = BuildConfig.VERSION_NAME
 }

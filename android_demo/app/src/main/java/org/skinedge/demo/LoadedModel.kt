@@ -2,19 +2,22 @@ package org.skinedge.demo
 
 import android.content.Context
 import java.io.File
+import java.io.IOException
 import org.pytorch.executorch.EValue
 import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
+import org.skinedge.core.BenchLaunch
 import org.skinedge.core.CardException
 import org.skinedge.core.Integrity
 import org.skinedge.core.ModelCard
 import org.skinedge.core.ModelException
 
 /**
- * The .pte from the app's assets (assets/model/, put there by `./gradlew :app:copySkinedgeModel`),
- * loaded with ExecuTorch, with its model card checked by the core: integrity hash, sidecar equal
- * to the embedded card, and a probe run that proves the model takes the card's input size and
- * gives one output per label. Any failure is a SkinedgeException whose message the UI shows.
+ * A .pte loaded with ExecuTorch, the one in the app's assets (assets/model/, put there by
+ * `./gradlew :app:copySkinedgeModel`) or the one in a folder `skinedge bench` pushed to the
+ * phone, with its model card checked by the core: integrity hash, sidecar equal to the embedded
+ * card, and a probe run that proves the model takes the card's input size and gives one output
+ * per label. Any failure is a SkinedgeException whose message the UI shows.
  */
 class LoadedModel private constructor(
     val module: Module,
@@ -33,8 +36,11 @@ class LoadedModel private constructor(
         private const val ASSET_DIR = "model"
         private const val CARD_METHOD = "model_card"
 
-        /** Loads the one .pte in assets/model/. Call off the main thread. */
-        fun fromAssets(context: Context): LoadedModel {
+        /**
+         * Loads the one .pte in assets/model/ with [threads] CPU threads (0: ExecuTorch's
+         * default). Call off the main thread.
+         */
+        fun fromAssets(context: Context, threads: Int = 0): LoadedModel {
             val names = context.assets.list(ASSET_DIR).orEmpty()
             val pteName = names.singleOrNull { it.endsWith(".pte") }
                 ?: throw CardException(
@@ -56,10 +62,39 @@ class LoadedModel private constructor(
             } else {
                 null
             }
+            return open(pteName, file, bytes, sidecar, threads, started)
+        }
+
+        /**
+         * Loads the one .pte in [dir] (the `model_dir` of `skinedge bench --runner app`, pushed
+         * with adb), its sidecar card too when one is there. Call off the main thread.
+         */
+        fun fromFolder(dir: File, threads: Int): LoadedModel {
+            val started = System.nanoTime()
+            val name = BenchLaunch.pickModel(dir.path, dir.list())
+            val file = File(dir, name)
+            val bytes = try {
+                file.readBytes()
+            } catch (e: IOException) {
+                throw CardException("${file.path}: the app cannot read it (${e.message}); push it " +
+                    "again with adb, readable by all (chmod 644)")
+            }
+            val side = File(dir, name.removeSuffix(".pte") + ".card.json")
+            return open(name, file, bytes, if (side.isFile) side.readBytes() else null, threads, started)
+        }
+
+        private fun open(
+            name: String,
+            file: File,
+            bytes: ByteArray,
+            sidecar: ByteArray?,
+            threads: Int,
+            started: Long,
+        ): LoadedModel {
             val module = try {
-                Module.load(file.absolutePath)
+                Module.load(file.absolutePath, Module.LOAD_MODE_FILE, threads)
             } catch (e: RuntimeException) {
-                throw CardException("$pteName: ExecuTorch could not load it: corrupt or " +
+                throw CardException("$name: ExecuTorch could not load it: corrupt or " +
                     "truncated, or not a .pte (${e.message}); export it again")
             }
             try {
@@ -68,8 +103,8 @@ class LoadedModel private constructor(
                 } else {
                     null
                 }
-                val card = Integrity.cardOf(pteName, bytes, embedded, sidecar)
-                probe(module, card, pteName)
+                val card = Integrity.cardOf(name, bytes, embedded, sidecar)
+                probe(module, card, name)
                 return LoadedModel(module, card, file, (System.nanoTime() - started) / 1e9)
             } catch (e: RuntimeException) {
                 module.destroy()

@@ -26,6 +26,7 @@ public final class BenchReport {
         public double[] latenciesMs;
         public double peakMemoryMb;
         public int pid;
+        /** ExecuTorch's CPU threads as asked for; 0: the runtime's default (written as null). */
         public int threads;
         public double seconds;
         public String date;
@@ -73,19 +74,25 @@ public final class BenchReport {
         return t >= 0.5 ? b - d * (1 - t) : a + d * t;
     }
 
-    /** The whole document for one run of the model whose card is {@code card}. */
+    /**
+     * The whole document for one run of the model whose card is {@code card}; null when the run
+     * failed before a card was read (status "failed", the error says why): the card's fields are
+     * then null.
+     */
     public static JSONObject document(Run run, ModelCard card) {
+        Object nil = JSONObject.NULL;
+        long flops = card == null ? 0 : card.json.optLong("flops");
         JSONObject row = put(new JSONObject(), "name", run.fileName, "kind", "artifact",
-                "target", "executorch", "quantization", card.quantization, "path", run.path,
-                "role", "candidate", "status", run.status, "error", run.error,
+                "target", "executorch", "quantization", card == null ? nil : card.quantization,
+                "path", run.path, "role", "candidate", "status", run.status, "error", run.error,
                 "peak_rss_mb", run.peakMemoryMb, "pids", new JSONArray().put(run.pid),
-                "accuracy", JSONObject.NULL,
+                "accuracy", nil,
                 "accuracy_error", "not measured on the phone (no labelled images there)",
-                "size_bytes", run.sizeBytes, "architecture", card.architecture,
-                "input_size", card.inputSize, "params", card.json.optLong("params"),
-                "flops", card.json.optLong("flops"), "macs", card.json.optLong("flops") / 2,
-                "flops_graph", JSONObject.NULL, "flops_graph_from", JSONObject.NULL,
-                "load_s", run.loadSeconds);
+                "size_bytes", run.sizeBytes, "architecture", card == null ? nil : card.architecture,
+                "input_size", card == null ? nil : card.inputSize,
+                "params", card == null ? nil : card.json.optLong("params"),
+                "flops", card == null ? nil : flops, "macs", card == null ? nil : flops / 2,
+                "flops_graph", nil, "flops_graph_from", nil, "load_s", run.loadSeconds);
         JSONObject latency = new JSONObject(), throughput = new JSONObject();
         if ("ok".equals(run.status) && run.latenciesMs != null && run.latenciesMs.length > 0) {
             JSONObject s = stats(run.latenciesMs);
@@ -93,7 +100,7 @@ public final class BenchReport {
             put(latency, "1", s);
             if (median > 0) {
                 put(throughput, "1", 1 / (median / 1e3));
-                put(row, "gflops_achieved", card.json.optLong("flops") / (median / 1e3) / 1e9);
+                put(row, "gflops_achieved", flops / (median / 1e3) / 1e9);
             }
         }
         put(row, "latency_ms", latency, "throughput_img_s", throughput, "ratios", new JSONObject());
@@ -101,7 +108,7 @@ public final class BenchReport {
                 "runs_per_round", run.latenciesMs == null ? 0 : run.latenciesMs.length,
                 "data", JSONObject.NULL, "split", JSONObject.NULL, "baselines", new JSONObject());
         JSONObject host = new JSONObject(run.host);
-        put(host, "threads", run.threads);
+        put(host, "threads", run.threads > 0 ? (Object) run.threads : nil);
         return put(new JSONObject(), "schema", SCHEMA, "date", run.date, "host", host,
                 "software", new JSONObject(run.software), "matmul_peak_gflops", JSONObject.NULL,
                 "matmul_gflops_by_library", new JSONObject(), "batches", new JSONArray().put(1),
