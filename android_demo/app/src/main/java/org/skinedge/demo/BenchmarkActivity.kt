@@ -8,6 +8,7 @@ import android.widget.EditText
 import android.widget.TextView
 import androidx.appcompat.app.AppCompatActivity
 import java.io.File
+import java.io.IOException
 import java.util.Locale
 import java.util.concurrent.Executors
 import org.skinedge.core.BenchLaunch
@@ -60,7 +61,14 @@ class BenchmarkActivity : AppCompatActivity() {
         if (launch.problem.isNotEmpty()) {
             report.text = launch.problem
             if (launch.modelDir != null) {  // the harness waits for a result file: give it one
-                worker.execute { Benchmark(applicationContext).run { save(failed(launch, launch.problem)) } }
+                worker.execute {
+                    val bench = Benchmark(applicationContext)
+                    try {
+                        bench.save(bench.failed(launch, launch.problem))
+                    } catch (e: IOException) {
+                        main.post { report.text = "${launch.problem}\n\nCannot write the result: ${e.message}" }
+                    }
+                }
             }
         } else if (launch.autorun) {
             run.performClick()
@@ -96,7 +104,11 @@ class BenchmarkActivity : AppCompatActivity() {
             bench.failed(launch, if (e is SkinedgeException) e.message ?: e.toString()
                                  else "benchmark failed: ${e.message ?: e}")
         }
-        val file = bench.save(doc)
+        val file = try {
+            bench.save(doc)
+        } catch (e: IOException) {
+            return "Cannot write the result: ${e.message ?: e}"
+        }
         val row = doc.getJSONArray("rows").getJSONObject(0)
         if (row.getString("status") != "ok") {
             return "${row.getString("error")}\n\nadb pull ${file.absolutePath}"
