@@ -204,3 +204,123 @@ def test_teach_writes_labels_that_distill_reads(mae_run, tmp_path):
                     *extra)
         assert r.returncode == 2 and message in r.stderr, (extra, r.stderr)
         assert not (out / "best").exists()
+
+
+class _Recorder(torch.nn.Module):
+    """Returns fixed logits and keeps every input it was given."""
+
+    def __init__(self, logits, size):
+        super().__init__()
+        self.logits, self.input_size, self.seen = logits, size, []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.logits[:len(x)]
+
+
+@pytest.mark.parametrize("mixup", [0.0, 0.4])
+def test_teacher_scores_the_students_exact_augmented_batch(mixup):
+    """Consistent teaching: the teacher sees the very tensor the student sees (after mixup),
+    and a teacher at another input size sees that tensor resized, nothing else."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    x, y = torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 2, 3])
+    same, small = _Recorder(torch.randn(4, 7), 16), _Recorder(torch.randn(4, 7), 8)
+    student = _Recorder(torch.randn(4, 7, requires_grad=True), 16)
+    obj = DistillationObjective(DistEnv(), LiveTeachers([same, small]), 0.5, 2.0, False,
+                                mixup=mixup)
+    obj(student, x, y)
+    (seen,) = student.seen
+    assert torch.equal(same.seen[0], seen)
+    assert mixup == 0.0 or not torch.equal(seen, x)  # the mixed batch, not the clean one
+    want = F.interpolate(seen, size=(8, 8), mode="bilinear", antialias=True, align_corners=False)
+    assert torch.equal(small.seen[0], want)
+
+
+def test_killed_distillation_resumes_to_the_same_weights(mae_run, tmp_path):
+    """kill -9 after an epoch, rerun: the same weights, bit for bit, as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["distill", "--teacher", str(mae_run / "best"), "--img-size", "32", "--epochs", "2",
+            "--batch-size", "16", "--max-batches", "3", "--no-progress", "--seed", "1"]
+    straight = tmp_path / "straight"
+    r = run_cli(*args, "--out", str(straight))
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, "-m", "skinedge.cli", *args, "--out", str(run)],
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run / "last" / "trainer_state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 1:
+            p.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "distillation finished before it could be killed"
+    assert json.loads(state.read_text())["epoch"] == 1
+    r = run_cli(*args, "--out", str(run))
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((run / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [0, 1]
+    assert all(np.isfinite(h["train_kd_loss"]) for h in hist)
+    a = load_file(str(straight / "last" / "model.safetensors"))
+    b = load_file(str(run / "last" / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
+
+
+def test_bad_pretrained_runs_and_teachers_are_refused(mae_run, tmp_path):
+    """Missing, unfinished, tampered or other-label checkpoints as --init / --teacher: one
+    clear line naming the folder, a non-zero exit, no student or teacher written."""
+    import shutil
+
+    from skinedge.checkpoint import load_checkpoint, save_checkpoint
+
+    def copy(name):
+        dest = tmp_path / name
+        shutil.copytree(mae_run, dest)
+        return dest
+
+    unfinished = copy("unfinished")
+    state = unfinished / "last" / "trainer_state.json"
+    doc = json.loads(state.read_text())
+    doc["epoch"] = json.loads((unfinished / "config.json").read_text())["epochs"] - 1
+    state.write_text(json.dumps(doc))
+    tampered = copy("tampered")
+    weights = tampered / "best" / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[-5] ^= 0x01
+    weights.write_bytes(bytes(raw))
+    model, card = load_checkpoint(mae_run / "best")
+    relabelled = tmp_path / "relabelled"
+    save_checkpoint(relabelled, model, card.with_(labels=tuple(reversed(card.labels))))
+
+    vit = ["--arch", "vit_tiny_patch16", "--img-size", "32", "--epochs", "1", "--max-batches", "1",
+           "--no-progress"]
+    cases = [
+        (["train", *vit, "--init", str(tmp_path / "missing" / "best")], "missing", "not found"),
+        (["train", *vit, "--init", str(unfinished / "best")], "unfinished", "unfinished"),
+        (["train", *vit, "--init", str(tampered / "best")], "tampered", "sha256"),
+        (["distill", "--img-size", "32", "--epochs", "1", "--no-progress", "--teacher",
+          str(unfinished / "best")], "unfinished", "unfinished"),
+        (["distill", "--img-size", "32", "--epochs", "1", "--no-progress", "--teacher",
+          str(tampered / "best")], "tampered", "sha256"),
+        (["distill", "--img-size", "32", "--epochs", "1", "--no-progress", "--teacher",
+          str(relabelled)], "relabelled", "labels vasc, nv"),
+        (["teach", "--teacher", str(relabelled), "--split-file", str(mae_run / "split.json"),
+          "--no-progress"], "relabelled", "labels vasc"),
+    ]
+    for i, (args, names, says) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        if args[0] == "teach":
+            out = out.with_suffix(".safetensors")
+        r = run_cli(*args, "--out", str(out))
+        assert r.returncode != 0 and names in r.stderr and says in r.stderr.lower(), (args, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 3, r.stderr
+        assert not out.exists(), args

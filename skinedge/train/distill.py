@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from ..config import option
 from ..errors import ConfigError
-from ..labels import CLASSES
 from .config import TrainConfig, model_names
 
 
@@ -40,8 +39,7 @@ class DistillConfig(TrainConfig):
 
 
 def distillation_objective(cfg: DistillConfig, data, env):
-    from ..checkpoint import load_checkpoint
-    from .loop import task_weights
+    from .loop import load_teacher, task_weights
     from .objectives import DistillationObjective, LiveTeachers
 
     teachers = []
@@ -50,12 +48,7 @@ def distillation_objective(cfg: DistillConfig, data, env):
 
         teacher = read_teacher_labels(cfg.teacher_labels, data)
     for path in cfg.teacher:
-        model, card = load_checkpoint(path)
-        if tuple(card.labels) != CLASSES:
-            raise ConfigError(f"--teacher {path}: labels {', '.join(card.labels)}; the student "
-                              f"learns {', '.join(CLASSES)}")
-        model.input_size = card.input_size
-        teachers.append(model.to(env.device))
+        teachers.append(load_teacher(path)[0].to(env.device))
     if cfg.teacher:
         teacher = LiveTeachers(teachers)
     return DistillationObjective(env, teacher, cfg.kd_weight, cfg.temperature, cfg.hard,

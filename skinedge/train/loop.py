@@ -73,11 +73,9 @@ def load_init(model, card: ModelCard, source: str) -> dict:
     """Copy every weight but the classifier head from checkpoint ``source`` into ``model``."""
     from ..errors import CheckpointError
 
+    refuse_unfinished(Path(source), "--init")
     donor, donor_card = load_checkpoint(source)
-    if (donor_card.architecture, donor_card.input_size) != (card.architecture, card.input_size):
-        raise ConfigError(f"--init {source}: a {donor_card.architecture} at "
-                          f"{donor_card.input_size}px; this run trains a {card.architecture} at "
-                          f"{card.input_size}px (use the same --arch and --img-size)")
+    _check_init_card(donor_card, card.architecture, card.input_size, source)
     head = {f"backbone.{n}" for n in ("head.weight", "head.bias", "classifier.weight",
                                       "classifier.bias")}
     weights = {k: v for k, v in donor.state_dict().items() if k not in head}
@@ -86,6 +84,67 @@ def load_init(model, card: ModelCard, source: str) -> dict:
         raise CheckpointError(f"--init {source}: weights missing for {sorted(missing)[:3]}")
     return {"from": str(Path(source).resolve()), "sha256": donor_card.artifact_sha256,
             "stage": donor_card.training.get("stage", "supervised")}
+
+
+def _check_init_card(donor, architecture: str, size: int, source) -> None:
+    if (donor.architecture, donor.input_size) != (architecture, size):
+        raise ConfigError(f"--init {source}: a {donor.architecture} at {donor.input_size}px; "
+                          f"this run trains a {architecture} at {size}px (use the same --arch "
+                          f"and --img-size)")
+
+
+def check_sources(cfg) -> None:
+    """Before anything is written: every checkpoint a new run starts from (``--init``) or learns
+    from (``--teacher``) is checked by :func:`check_source`."""
+    if (Path(cfg.out) / "last" / CARD).is_file():
+        return  # resuming: the run's own checkpoint is checked when loaded
+    if getattr(cfg, "init", None):
+        check_source("--init", cfg.init, architecture=cfg.model, size=cfg.img_size)
+    for teacher in getattr(cfg, "teacher", None) or ():
+        check_source("--teacher", teacher)
+
+
+def check_source(flag: str, source: str, architecture: str | None = None,
+                 size: int | None = None) -> None:
+    """The checkpoint exists, comes from a finished run, matches its integrity hash, and fits:
+    the same architecture and size for ``--init``, the students' labels in the same order for a
+    teacher (another order would teach wrong classes in silence)."""
+    from ..checkpoint import read_card, verify_checkpoint
+    from ..labels import CLASSES
+
+    refuse_unfinished(Path(source), flag)
+    card = read_card(Path(source))
+    verify_checkpoint(Path(source), card)
+    if architecture is not None:
+        _check_init_card(card, architecture, size, source)
+    elif tuple(card.labels) != CLASSES:
+        raise ConfigError(f"{flag} {source}: labels {', '.join(card.labels)}; the student "
+                          f"learns {', '.join(CLASSES)}")
+
+
+def refuse_unfinished(source: Path, flag: str) -> None:
+    """``RUN/best`` of a run (pre-training or training) that stopped before its last epoch is
+    an early snapshot, not the model its command promises: refused, with how to finish it."""
+    run = source.parent
+    state, config = run / "last" / "trainer_state.json", run / "config.json"
+    if source.name != "best" or not (state.is_file() and config.is_file()):
+        return
+    try:
+        done, total = json.loads(state.read_text())["epoch"], json.loads(config.read_text())["epochs"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{flag} {source}: cannot tell whether its run finished ({state} or "
+                          f"{config} is unreadable: {e})") from None
+    if isinstance(done, int) and isinstance(total, int) and done < total:
+        raise ConfigError(f"{flag} {source}: its run {run} is unfinished (epoch {done} of "
+                          f"{total}); finish it first by rerunning the command that made it")
+
+
+def load_teacher(path: str):
+    """(model, card) of a ``--teacher`` checkpoint that passes :func:`check_source`."""
+    check_source("--teacher", path)
+    model, card = load_checkpoint(path)
+    model.input_size = card.input_size
+    return model, card
 
 
 def lr_scales(cfg, model):
@@ -239,6 +298,7 @@ def finish(cfg: TrainConfig, run: RunFolder, data: TrainData, history: list[dict
 
 def train(cfg: TrainConfig, make_objective: ObjectiveFactory = supervised_objective) -> dict:
     """Train, validate each epoch, test the best checkpoint; returns the final metrics."""
+    check_sources(cfg)
     env = start_process_group()
     run = open_run(cfg.out, env)
     show = cfg.progress and env.is_main

@@ -77,14 +77,12 @@ def teach(cfg: TeachConfig) -> dict:
     """Write the teacher-labels file; returns its metadata (with the teachers' val figures)."""
     from safetensors.numpy import save_file
 
-    from ..atomic import replacing
-    from ..checkpoint import load_checkpoint
+    from ..atomic import output_file, replacing
     from ..data import Split, read_ham10000
     from ..data.cache import cached_images
     from ..metrics import classification_metrics
     from ..runs import check_covers
-
-    from ..atomic import output_file
+    from .loop import load_teacher
 
     output_file(cfg.out, "--out")
     split_path = _split_file(cfg)
@@ -95,10 +93,7 @@ def teach(cfg: TeachConfig) -> dict:
     rows = np.flatnonzero(np.isin(side, ("train", "val")))  # val: the teachers' own figures
     parts, teachers = [], []
     for path in cfg.teacher:
-        model, card = load_checkpoint(path)
-        if tuple(card.labels) != CLASSES:
-            raise ConfigError(f"--teacher {path}: labels {', '.join(card.labels)}, not "
-                              f"{', '.join(CLASSES)}")
+        model, card = load_teacher(path)
         images = cached_images(ds.records, card.input_size, progress=cfg.progress)
         parts.append(_teacher_logits(model, images, rows, cfg.views, cfg.batch_size, cfg.progress))
         teachers.append({"path": str(Path(path).resolve()), "sha256": card.artifact_sha256,
