@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One prepared command for a lent GPU (the `device` tool: one call, at most 10 minutes, only
 # $OUT comes back, a few files): MAE pre-training of a ViT-B/16 at 224 px (preset gpu, fewer
-# epochs), teacher fine-tuning from it, then `skinedge teach`: the teacher's logits for every
-# training image under its 8 fixed views (about 1 MB). Back come that labels file, the curves,
-# the cards and the log; not the ViT-B's weights. The student is then distilled here, on the
-# CPU, with `skinedge distill --teacher-labels`.
+# epochs), teacher fine-tuning from it, then the student distilled from that live teacher on
+# the GPU (consistent teaching: the teacher scores each augmented batch the student sees).
+# Back come the student's best checkpoint (mobilenetv4_conv_small, 10 MB, card included), the
+# curves, the cards and the log; not the ViT-B's weights (340 MB). With TEACH=1 the teacher's
+# logits for every training image under 8 fixed views (`skinedge teach`, about 1 MB) come back
+# as well, for `skinedge distill --teacher-labels` here; on the CPU ablation that cached path
+# did worse than a live teacher (README, arm (f')), so the student is distilled there.
 #
 # Each stage runs under a time budget (seconds): a stage cut short keeps its best epoch so
 # far (checkpoints are written every epoch), and the next stage starts from it; the log says so.
@@ -13,9 +16,9 @@
 #   mkdir -p .gpu_data && cp -r ../shared/data/ham10000/{images,HAM10000_metadata.csv,README.md} .gpu_data/
 #   (.gitignore ignores /.gpu_data/, so it travels only when carried)
 # The call:  run(command="bash benchmarks/gpu_teacher.sh", carry=[".gpu_data"], timeout_s=600)
-# After (here):
-#   skinedge distill --data ../shared/data/ham10000 --split-file skinedge/assets/default_model/split.json \
-#       --teacher-labels <files_at>/teacher_labels.safetensors --img-size 128 --epochs 60 --out runs/kd_gpu
+# After (here): score the student it brought back on the same test split, and export it:
+#   skinedge eval <files_at>/student --data ../shared/data/ham10000 --split test --json
+#   skinedge export --model <files_at>/student --target all --out runs/gpu_student_artifacts
 # Plumbing check on a CPU (minutes): SMOKE=1 OUT=/tmp/gpu_out bash benchmarks/gpu_teacher.sh
 set -euo pipefail
 DATA=${DATA:-.gpu_data}
@@ -26,12 +29,16 @@ PY=${PY:-python3}
 if [[ "${SMOKE:-0}" == 1 ]]; then   # the same stages at toy size, on the shipped sample
     DATA=${SMOKE_DATA:-skinedge/assets/ham10000_sample}; SPLIT=""
     PRE=(--preset smoke); TEACH_ARGS=(--arch vit_tiny_patch16 --img-size 32 --epochs 1 --max-batches 2)
-    MAE_BUDGET=300; TEACHER_BUDGET=300
+    STUDENT_ARGS=(--img-size 32 --epochs 1 --max-batches 2)
+    MAE_BUDGET=300; TEACHER_BUDGET=300; STUDENT_BUDGET=300
 else
     PRE=(--preset gpu --epochs "${MAE_EPOCHS:-60}" --warmup 5 --workers 8)
     TEACH_ARGS=(--arch vit_base_patch16_teacher --img-size 224 --epochs "${TEACHER_EPOCHS:-20}"
                 --batch-size 128 --lr 5e-4 --layer-decay 0.65 --drop-path 0.1 --workers 8)
-    MAE_BUDGET=${MAE_BUDGET:-270}; TEACHER_BUDGET=${TEACHER_BUDGET:-210}
+    STUDENT_ARGS=(--img-size 224 --epochs "${STUDENT_EPOCHS:-60}" --batch-size 128 --drop-rate 0.2
+                  --workers 8)
+    MAE_BUDGET=${MAE_BUDGET:-180}; TEACHER_BUDGET=${TEACHER_BUDGET:-150}
+    STUDENT_BUDGET=${STUDENT_BUDGET:-180}
 fi
 SPLIT_ARGS=(); [[ -n "$SPLIT" ]] && SPLIT_ARGS=(--split-file "$SPLIT")
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -54,12 +61,20 @@ stage() {  # stage NAME BUDGET_S ARGS...: run a skinedge command under a time bu
 say "device: $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")')"
 stage pretrain "$MAE_BUDGET" pretrain --data "$DATA" --out "$RUN/pretrain" "${PRE[@]}" "${SPLIT_ARGS[@]}"
 [[ -n "$SPLIT" ]] || SPLIT_ARGS=(--split-file "$RUN/pretrain/split.json")
+# A stage cut at its budget leaves an unfinished run: the next one takes its best epoch so far
+# on purpose (--allow-unfinished; without it, an unfinished run is refused).
 stage teacher "$TEACHER_BUDGET" train --data "$DATA" --out "$RUN/teacher" --init "$RUN/pretrain/best" \
-    "${TEACH_ARGS[@]}" "${SPLIT_ARGS[@]}"
-stage teach 120 teach --teacher "$RUN/teacher/best" --data "$DATA" "${SPLIT_ARGS[@]}" \
-    --out "$OUT/teacher_labels.safetensors"
+    --allow-unfinished "${TEACH_ARGS[@]}" "${SPLIT_ARGS[@]}"
+stage student "$STUDENT_BUDGET" distill --data "$DATA" --out "$RUN/student" --allow-unfinished \
+    --teacher "$RUN/teacher/best" "${STUDENT_ARGS[@]}" "${SPLIT_ARGS[@]}"
+if [[ "${TEACH:-0}" == 1 ]]; then
+    stage teach 90 teach --teacher "$RUN/teacher/best" --allow-unfinished --data "$DATA" \
+        "${SPLIT_ARGS[@]}" --out "$OUT/teacher_labels.safetensors"
+fi
+mkdir -p "$OUT/student"
+cp "$RUN/student/best/"{card.json,model.safetensors} "$OUT/student/"
 for f in pretrain/training_curves.png pretrain/reconstructions.png teacher/training_curves.png \
-         teacher/best/card.json; do
+         teacher/best/card.json student/training_curves.png; do
     [[ -f "$RUN/$f" ]] && cp "$RUN/$f" "$OUT/$(echo "$f" | tr / _)"
 done
 "$PY" - "$RUN" "$OUT/summary.json" <<'EOF'
@@ -67,7 +82,7 @@ import json, sys
 from pathlib import Path
 run, out = Path(sys.argv[1]), Path(sys.argv[2])
 doc = {}
-for stage in ("pretrain", "teacher"):
+for stage in ("pretrain", "teacher", "student"):
     p = run / stage / "last" / "trainer_state.json"
     if p.is_file():
         st = json.loads(p.read_text())

@@ -324,3 +324,7 @@ def test_bad_pretrained_runs_and_teachers_are_refused(mae_run, tmp_path):
         assert r.returncode != 0 and names in r.stderr and says in r.stderr.lower(), (args, r.stderr)
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 3, r.stderr
         assert not out.exists(), args
+    # a time-budgeted stage takes an unfinished run's best epoch on purpose
+    r = run_cli("train", *vit, "--init", str(unfinished / "best"), "--allow-unfinished",
+                "--out", str(tmp_path / "early"))
+    assert r.returncode == 0, r.stderr

@@ -57,6 +57,9 @@ class TrainConfig(Config):
     init: str | None = option(None, "checkpoint whose weights start the model (all but the "
                               "classifier head), e.g. `skinedge pretrain` RUN/best; same "
                               "architecture and input size", metavar="CHECKPOINT")
+    allow_unfinished: bool = option(False, "accept --init (and --teacher) checkpoints from a run "
+                                    "that stopped before its last epoch (a time-budgeted stage)",
+                                    resume=False)
     layer_decay: float = option(1.0, "ViTs: learning rate x DECAY per block below the top "
                                 "(layer-wise decay for fine-tuning; 1 = off)", above=0, max=1)
     drop_path: float = option(0.0, "stochastic depth rate, in [0, 1)", min=0, below=1)

@@ -48,7 +48,7 @@ def distillation_objective(cfg: DistillConfig, data, env):
 
         teacher = read_teacher_labels(cfg.teacher_labels, data)
     for path in cfg.teacher:
-        teachers.append(load_teacher(path)[0].to(env.device))
+        teachers.append(load_teacher(path, cfg.allow_unfinished)[0].to(env.device))
     if cfg.teacher:
         teacher = LiveTeachers(teachers)
     return DistillationObjective(env, teacher, cfg.kd_weight, cfg.temperature, cfg.hard,

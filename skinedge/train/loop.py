@@ -73,7 +73,6 @@ def load_init(model, card: ModelCard, source: str) -> dict:
     """Copy every weight but the classifier head from checkpoint ``source`` into ``model``."""
     from ..errors import CheckpointError
 
-    refuse_unfinished(Path(source), "--init")
     donor, donor_card = load_checkpoint(source)
     _check_init_card(donor_card, card.architecture, card.input_size, source)
     head = {f"backbone.{n}" for n in ("head.weight", "head.bias", "classifier.weight",
@@ -98,21 +97,24 @@ def check_sources(cfg) -> None:
     from (``--teacher``) is checked by :func:`check_source`."""
     if (Path(cfg.out) / "last" / CARD).is_file():
         return  # resuming: the run's own checkpoint is checked when loaded
+    early = getattr(cfg, "allow_unfinished", False)
     if getattr(cfg, "init", None):
-        check_source("--init", cfg.init, architecture=cfg.model, size=cfg.img_size)
+        check_source("--init", cfg.init, architecture=cfg.model, size=cfg.img_size,
+                     allow_unfinished=early)
     for teacher in getattr(cfg, "teacher", None) or ():
-        check_source("--teacher", teacher)
+        check_source("--teacher", teacher, allow_unfinished=early)
 
 
 def check_source(flag: str, source: str, architecture: str | None = None,
-                 size: int | None = None) -> None:
+                 size: int | None = None, allow_unfinished: bool = False) -> None:
     """The checkpoint exists, comes from a finished run, matches its integrity hash, and fits:
     the same architecture and size for ``--init``, the students' labels in the same order for a
     teacher (another order would teach wrong classes in silence)."""
     from ..checkpoint import read_card, verify_checkpoint
     from ..labels import CLASSES
 
-    refuse_unfinished(Path(source), flag)
+    if not allow_unfinished:
+        refuse_unfinished(Path(source), flag)
     card = read_card(Path(source))
     verify_checkpoint(Path(source), card)
     if architecture is not None:
@@ -136,12 +138,13 @@ def refuse_unfinished(source: Path, flag: str) -> None:
                           f"{config} is unreadable: {e})") from None
     if isinstance(done, int) and isinstance(total, int) and done < total:
         raise ConfigError(f"{flag} {source}: its run {run} is unfinished (epoch {done} of "
-                          f"{total}); finish it first by rerunning the command that made it")
+                          f"{total}); finish it first by rerunning the command that made it, or "
+                          f"pass --allow-unfinished to use its best epoch so far")
 
 
-def load_teacher(path: str):
+def load_teacher(path: str, allow_unfinished: bool = False):
     """(model, card) of a ``--teacher`` checkpoint that passes :func:`check_source`."""
-    check_source("--teacher", path)
+    check_source("--teacher", path, allow_unfinished=allow_unfinished)
     model, card = load_checkpoint(path)
     model.input_size = card.input_size
     return model, card

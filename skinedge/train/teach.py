@@ -33,6 +33,8 @@ class TeachConfig(Config):
     views: int = option(8, "fixed views per image: 1 (centre crop) or 8 (its rotations and "
                         "mirrors)", choices=(1, 8))
     batch_size: int = option(64, "images per teacher batch", min=1, max=4096)
+    allow_unfinished: bool = option(False, "accept a teacher from a run that stopped before its "
+                                    "last epoch (a time-budgeted stage)")
     progress: bool = option(True, "show progress bars")
 
     def __post_init__(self):
@@ -93,7 +95,7 @@ def teach(cfg: TeachConfig) -> dict:
     rows = np.flatnonzero(np.isin(side, ("train", "val")))  # val: the teachers' own figures
     parts, teachers = [], []
     for path in cfg.teacher:
-        model, card = load_teacher(path)
+        model, card = load_teacher(path, cfg.allow_unfinished)
         images = cached_images(ds.records, card.input_size, progress=cfg.progress)
         parts.append(_teacher_logits(model, images, rows, cfg.views, cfg.batch_size, cfg.progress))
         teachers.append({"path": str(Path(path).resolve()), "sha256": card.artifact_sha256,
