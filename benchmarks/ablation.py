@@ -79,12 +79,19 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
                               "--no-progress", "--out", str(synth)],
                 synth / "model" / "synth_card.json"))
     keying = [sys.executable, "benchmarks/aug_keying.py"]
-    for k in ("image", "draw"):  # item 5: the shipped recipe at 64 px, 60 epochs
-        name = f"keying_{k}_s0"
+
+    def keyed(k: str, s: int) -> None:
+        name = f"keying_{k}_s{s}"
         out.append((name, [*keying, "--keying", k, "--data", DATA, "--img-size", "64",
                            "--epochs", "60", "--drop-rate", "0.2", "--split-file", split,
-                           "--no-progress", "--out", str(run.parent / "keying" / name)],
+                           "--seed", str(s), "--no-progress",
+                           "--out", str(run.parent / "keying" / name)],
                     run.parent / "keying" / name / "metrics.json"))
+    for s in seeds:  # item 5: the shipped recipe at 64 px, 60 epochs, keyed by image or draw
+        for k in ("image", "draw"):
+            keyed(k, s)
+        if s == seeds[min(1, len(seeds) - 1)]:
+            break  # two seeds before the synthetic arms; the third after them (below)
     out.append(("synth_sample", [*cli, "synth", "sample", str(synth), "--balance-to", "800",
                                  "--guidance", "2.0", "--no-progress", "--out", str(balanced)],
                 balanced / "HAM10000_metadata.csv"))
@@ -108,6 +115,9 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
         add(f"teacher_maesynth{'' if s == 0 else f'_s{s}'}",
             ["train", *teacher, "--layer-decay", "0.75", "--init",
              str(run / "pretrain_synth" / "best"), "--seed", str(s)])
+    for s in seeds[2:]:
+        for k in ("image", "draw"):
+            keyed(k, s)
     for s in seeds[1:]:  # not one of the arms: last
         add(*labelled(s))
     seen: set[str] = set()
