@@ -17,7 +17,7 @@ import numpy as np
 from .api import softmax
 from . import golden
 from .atomic import replacing
-from .card import ModelCard
+from .card import ModelCard, software_versions
 from .config import Config, option
 from .layout import DEFAULT_MODEL, SAMPLE_DATA
 from .errors import ConfigError, SkinedgeError
@@ -204,6 +204,12 @@ def export_one(model, card: ModelCard, recipe: Recipe, folder: ExportFolder,
     calib = images.get(recipe.calibration_split, recipe.calibration_images, seed=1)[0] \
         if calibrated else None
     name = artifact_name(card, recipe)
+    # The artifact records the software that made it (the version decides how strictly a card
+    # without its integrity hash is refused: card.py); the training-time versions stay in
+    # ``training.software``.
+    card = card.with_(software=software_versions(),
+                      training={**card.training, "software": card.training.get(
+                          "software", dict(card.software))})
     if recipe.views > 1:  # the view average is part of the graph: the card says so
         from .models import with_views
 

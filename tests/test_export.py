@@ -265,3 +265,19 @@ def test_a_vit_passes_dynamic_int8_pte_parity(tmp_path):
     assert res.status == "ok", res.problems
     assert res.parity["n"] == 64
     assert TARGETS["executorch"].load_module().read_card(res.path).quantization == "int8-dynamic"
+
+
+def test_an_artifact_records_the_software_that_made_it(exported, small_model):
+    """The card's `software` is the exporter's (it decides how a card without its hash is
+    treated); the versions the checkpoint was trained with stay in `training.software`."""
+    from importlib.metadata import version
+
+    from skinedge.checkpoint import read_card
+
+    trained = read_card(small_model).software
+    for r in exported.values():
+        if r.status != "ok":
+            continue
+        card = skinedge.load(r.path).card
+        assert card.software["skinedge"] == version("skinedge"), r.path
+        assert card.training["software"] == trained, r.path
