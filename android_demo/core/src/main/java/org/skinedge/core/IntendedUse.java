@@ -26,15 +26,8 @@ public final class IntendedUse {
         }
         List<String> out = new ArrayList<>();
         if (v.has("limitations")) {
-            JSONArray a = v.optJSONArray("limitations");
-            for (int i = 0; a != null && i < a.length(); i++) {
-                if (!(a.opt(i) instanceof String)) {
-                    a = null;
-                    break;
-                }
-                out.add(a.optString(i));
-            }
-            if (a == null) {
+            out = ModelCard.strings(v.optJSONArray("limitations"));
+            if (out == null) {
                 throw err.of("intended_use", "must have 'limitations' as a list of strings");
             }
         }

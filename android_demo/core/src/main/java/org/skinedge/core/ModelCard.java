@@ -208,20 +208,27 @@ public final class ModelCard {
         return Collections.unmodifiableList(out);
     }
 
+    /** The array's items when every one is a string, else null (also for a missing array). */
+    static List<String> strings(JSONArray a) {
+        if (a == null) {
+            return null;
+        }
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < a.length(); i++) {
+            if (!(a.opt(i) instanceof String)) {
+                return null;
+            }
+            out.add(a.optString(i));
+        }
+        return out;
+    }
+
     private List<String> names(JSONObject d, List<String> codes) {
         if (!d.has("label_names")) {
             return codes;  // the codes are the only names the card gives
         }
-        JSONArray a = d.optJSONArray("label_names");
-        List<String> out = new ArrayList<>();
-        for (int i = 0; a != null && i < a.length(); i++) {
-            if (!(a.opt(i) instanceof String)) {
-                a = null;
-                break;
-            }
-            out.add(a.optString(i));
-        }
-        if (a == null) {
+        List<String> out = strings(d.optJSONArray("label_names"));
+        if (out == null) {
             throw field("label_names", "must be a list of strings", d.opt("label_names"));
         }
         if (out.size() != codes.size()) {
