@@ -270,7 +270,7 @@ def row_doc(row: Planned, device: dict) -> dict:
          "macs": getattr(c, "macs", None), "flops_graph": None, "flops_graph_from": None,
          "load_s": sorted(row.loads)[len(row.loads) // 2] if row.loads else None,
          "latency_ms": lat, "throughput_img_s": {"1": 1e3 / med} if med else {},
-         "ratios": {}, "device": {**device, **row.extra.get("device", {})},
+         "ratios": {}, "device": device,
          "runner": getattr(row.runner, "name", None)}
     if med and d["flops"]:
         d["gflops_achieved"] = d["flops"] / (med / 1e3) / 1e9
