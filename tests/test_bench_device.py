@@ -202,17 +202,24 @@ def demo_app_side(tmp_path_factory) -> str:
     return f"java -Xshare:auto -XX:TieredStopAtLevel=1 -cp {out}:{jar} org.skinedge.core.AppBenchFixture"
 
 
+def _demo_app(phone, monkeypatch, app_side, models: Path, tmp_path: Path) -> Path:
+    """The fake phone answers `am start` with the demo app's JVM side, timing the .pte in
+    `models`; returns the app's files folder (where it writes benchmark_results.json)."""
+    files = tmp_path / "app_files"
+    monkeypatch.setenv("FAKE_ADB_APP", f"{app_side} {files} {models} "
+                                       f"{models / PTE.replace('.pte', '.card.json')}")
+    monkeypatch.setenv("FAKE_ADB_APP_FILES", str(files))
+    phone.use("app_skinedge_demo")
+    return files
+
+
 def test_the_demo_app_is_driven_by_the_app_runner(phone, artifacts, demo_app_side, tmp_path,
                                                    capsys, monkeypatch):
     """`--runner app --app org.skinedge.demo/.BenchmarkActivity`: the launch's extras are read by
     the app's own core, which writes the result file the harness then reads (no hand-written
     JSON): the app's statistics, load time and memory land in the row, the phone as getprop saw
     it stays the row's device."""
-    files = tmp_path / "app_files"
-    monkeypatch.setenv("FAKE_ADB_APP", f"{demo_app_side} {files} {artifacts} "
-                                       f"{artifacts / PTE.replace('.pte', '.card.json')}")
-    monkeypatch.setenv("FAKE_ADB_APP_FILES", str(files))
-    phone.use("app_skinedge_demo")
+    files = _demo_app(phone, monkeypatch, demo_app_side, artifacts, tmp_path)
     rc, out, err = run_android(capsys, artifacts, tmp_path / "res", "--runner", "app", "--app",
                                DEMO_APP, "--threads", 2, "--timeout", 60, models=(PTE,))
     assert rc == 0, err
@@ -246,11 +253,7 @@ def test_the_demo_apps_refusal_reaches_the_table(phone, artifacts, demo_app_side
     data[3] ^= 1
     (pushed / PTE).write_bytes(bytes(data))
     shutil.copy(artifacts / PTE.replace(".pte", ".card.json"), pushed)
-    files = tmp_path / "app_files"
-    monkeypatch.setenv("FAKE_ADB_APP", f"{demo_app_side} {files} {pushed} "
-                                       f"{pushed / PTE.replace('.pte', '.card.json')}")
-    monkeypatch.setenv("FAKE_ADB_APP_FILES", str(files))
-    phone.use("app_skinedge_demo")
+    _demo_app(phone, monkeypatch, demo_app_side, pushed, tmp_path)
     rc, out, err = run_android(capsys, artifacts, tmp_path / "res", "--runner", "app", "--app",
                                DEMO_APP, "--timeout", 60, models=(PTE,))
     assert rc == 1 and f"row(s) failed: {PTE}" in err
