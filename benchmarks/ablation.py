@@ -15,6 +15,7 @@ Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped spli
                      lesions, and a set it samples, rebalanced to 800 images per class
   student_synth_sN   arm (b): no teacher, real + synthetic
   student_kdsynth_sN arm (g): distilled from the MAE teacher, real + synthetic
+  student_res224_sN  resolution: (a) at 224 px instead of 128
   pretrain_synth, teacher_maesynth[_sN]   arm (e): MAE on real + synthetic, then the teacher
   ../keying/keying_{image,draw}_s0   item 5: augmentation keyed by image vs by draw
 Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
@@ -103,6 +104,11 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
     for s in seeds:
         for kind in ("mae", "scratch"):
             add(*teacher_arm(kind, s))
+    # Resolution (item 6): today's student at 224 px (0.37 GFLOP, inside the 1 GFLOP budget),
+    # no teacher, else as (a): does a larger input beat the 128 px student?
+    res = [x if x != "128" else "224" for x in student]
+    for s in seeds:
+        add(f"student_res224_s{s}", ["train", *res, "--seed", str(s)])
     # Arm (e): MAE on real + synthetic (the same 16 epochs over the larger set), then the
     # teacher fine-tuned from it exactly as (d).
     out.append(("pretrain_synth", [*cli, "pretrain", "--data", DATA, "--img-size", "128",

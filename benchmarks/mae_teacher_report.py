@@ -22,7 +22,8 @@ ARMS = {"student_plain": ("(a)", "student, no teacher"),
         "student_kd": ("(f)", "student distilled from (d)"),
         "student_kdlabels": ("(f')", "(f) from (d)'s cached logits, 8 fixed views"),
         "student_kdsynth": ("(g)", "(f) + synthetic"),
-        "student_kdcnn": ("ctrl", "(f) with a supervised CNN teacher")}
+        "student_kdcnn": ("ctrl", "(f) with a supervised CNN teacher"),
+        "student_res224": ("res", "(a) at 224 px instead of 128")}
 METRICS = [("val_bal", "val bal-acc"), ("test_bal", "test bal-acc"), ("f1", "macro-F1"),
            ("auc", "AUC"), ("mel", "mel recall")]
 
@@ -34,7 +35,7 @@ def rows(root: Path) -> list[dict]:
         t, v = doc["test"], doc["val"]
         card = json.loads((m.parent / "best" / "card.json").read_text())
         out.append({"run": m.parent.name, "arm": re.sub(r"_s\d+$", "", m.parent.name),
-                    "arch": card["architecture"], "gflops": card["flops"] / 1e9,
+                    "arch": card["architecture"], "size": card["input_size"], "gflops": card["flops"] / 1e9,
                     "epochs": len(doc["history"]), "val_bal": v["balanced_accuracy"],
                     "test_bal": t["balanced_accuracy"], "f1": t["macro_f1"], "auc": t["auc_ovr"],
                     "mel": t["per_class"]["mel"]["recall"], "n": t["n"]})
@@ -46,8 +47,9 @@ def mean_sd(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.4f} ± {sd:.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
 
 
-def pte_latency(bench: Path | None) -> dict[str, float]:
-    """architecture -> median batch-1 latency (ms) of its int8 .pte in a bench JSON."""
+def pte_latency(bench: Path | None) -> dict[tuple[str, int], float]:
+    """(architecture, input size) -> median batch-1 latency (ms) of its int8 .pte in a
+    `skinedge bench` JSON."""
     if bench is None:
         return {}
     out = {}
@@ -55,11 +57,11 @@ def pte_latency(bench: Path | None) -> dict[str, float]:
         if r.get("status") == "ok" and r.get("kind") == "artifact" and r.get("path", "").endswith(
                 "_int8.pte"):
             lat = r["latency_ms"].get("1") or next(iter(r["latency_ms"].values()))
-            out[Path(r["path"]).name.split("_xnnpack")[0]] = lat["median"]
+            out[(r["architecture"], r["input_size"])] = lat["median"]
     return out
 
 
-def arm_table(rs: list[dict], latency: dict[str, float]) -> list[str]:
+def arm_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str]:
     lines = ["| arm | runs | what | seeds | " + " | ".join(h for _, h in METRICS) +
              " | GFLOPs | int8 .pte ms |", "|---|---|---|" + "---|" * (len(METRICS) + 3)]
     order = list(ARMS)
@@ -67,7 +69,7 @@ def arm_table(rs: list[dict], latency: dict[str, float]) -> list[str]:
         sel = [r for r in rs if r["arm"] == a]
         letter, what = ARMS.get(a, ("-", "-"))
         cells = [mean_sd([r[k] for r in sel]) for k, _ in METRICS]
-        lat = latency.get(sel[0]["arch"])
+        lat = latency.get((sel[0]["arch"], sel[0]["size"]))
         lines.append(f"| {letter} | {a} | {what} | {len(sel)} | "
                      + " | ".join(cells) +
                      f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
