@@ -18,5 +18,7 @@ done
     mkdir -p "benchmarks/results/keying/$(basename "$d")"
     cp "$d"/{config.json,metrics.json,training_curves.png} "benchmarks/results/keying/$(basename "$d")/" 2>/dev/null || true
 done
-python benchmarks/mae_teacher_report.py "$RUN" --plot "$DEST/ablation.png" > "$DEST/report.md"
+bench=()  # the int8 .pte latency column, from benchmarks/ablation_latency.sh (quiet machine)
+[[ -f "$DEST/pte_latency.json" ]] && bench=(--bench "$DEST/pte_latency.json")
+python benchmarks/mae_teacher_report.py "$RUN" --plot "$DEST/ablation.png" "${bench[@]}" > "$DEST/report.md"
 cat "$DEST/report.md"
