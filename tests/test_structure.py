@@ -106,3 +106,22 @@ def test_help_does_not_import_torch():
                 "except SystemExit:\n    pass\nprint('torch' in sys.modules)" % (argv,))
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip().splitlines()[-1] == "False", argv
+
+
+def test_every_help_text_renders_clean():
+    """Each command's --help as a user sees it: no stray "%%" (argparse formats argument help
+    with %, but prints descriptions as written) and no unfilled "%(" placeholders."""
+    import argparse
+
+    from skinedge.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: str):
+        yield path, parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{path} {name}")
+
+    bad = [(path, needle) for path, text in walk(build_parser(), "skinedge")
+           for needle in ("%%", "%(") if needle in text]
+    assert not bad, bad

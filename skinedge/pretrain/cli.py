@@ -10,7 +10,7 @@ PRESET_FLAGS = tuple(sorted({k for p in PRESETS.values() for k in p}))
 
 def add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="MAE pre-training of a ViT teacher",
-                       description="Masked-autoencoder pre-training (75%% of 16 px patches hidden, "
+                       description="Masked-autoencoder pre-training (75% of 16 px patches hidden, "
                        "a light decoder predicts their normalised pixels) of a ViT on the train "
                        "split of the lesion-disjoint split (same --seed as `skinedge train`), "
                        "plus optional synthetic images. Writes reconstructions.png and loss "
