@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -365,15 +366,37 @@ def _quiet_backends() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _new_folder(args) -> Path | None:
+    """The command's --out folder if it does not exist yet (the command will make it)."""
+    out = getattr(args, "out", None)
+    return Path(out) if isinstance(out, str) and out and not os.path.lexists(out) else None
+
+
+def _drop_if_empty(folder: Path | None) -> None:
+    """After a failed command: remove the --out folder it made if it holds no file at all
+    (bad input found before anything was written leaves nothing behind)."""
+    if folder is None or not folder.is_dir() or folder.is_symlink():
+        return
+    inside = sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True)
+    if any(not p.is_dir() or p.is_symlink() for p in inside):
+        return
+    for p in inside:
+        p.rmdir()
+    folder.rmdir()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_backends()
+    new = _new_folder(args)
     try:
         return args.func(args)
     except SkinedgeError as exc:
+        _drop_if_empty(new)
         print(f"skinedge {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # permission denied, disk full, a folder where a file goes, ...
+        _drop_if_empty(new)
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"skinedge {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2

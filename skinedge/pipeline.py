@@ -169,6 +169,9 @@ def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Pat
     from .atomic import output_folder
     from .summary import write_summary
 
+    from .data.ham10000 import read_ham10000
+
+    read_ham10000(cfg.data)  # bad data is refused before the run folder is written
     root = output_folder(cfg.out)
     saved = root / "pipeline.json"
     if saved.is_file():

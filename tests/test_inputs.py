@@ -483,3 +483,25 @@ def test_a_16_bit_pgm_is_read_like_its_8_bit_grey(tmp_path):
     ten_bit.write_bytes(f"P5 {w} {h} 1023\n".encode()
                         + (grey.astype(np.int64) * 1023 // 255).astype(">u2").tobytes())
     assert np.abs(np.asarray(load_image(ten_bit), dtype=int) - want).max() <= 1
+
+
+@pytest.mark.parametrize("command", [["train"], ["pretrain", "--preset", "smoke"],
+                                     ["synth", "train"], ["pipeline", "--preset", "smoke"]])
+def test_a_missing_data_folder_leaves_no_run_folder_behind(command, tmp_path, capsys):
+    """Bad input found before anything is written: exit 2, the folder named, and no empty
+    --out folder (or pipeline.json) left for the next attempt to trip over."""
+    from skinedge.cli import main
+
+    out, data = tmp_path / "run", tmp_path / "no_such_data"
+    assert main([*command, "--data", str(data), "--out", str(out)]) == 2
+    assert f"{data}: data folder does not exist" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_failed_command_keeps_an_out_folder_that_existed(tmp_path, capsys):
+    from skinedge.cli import main
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert out.is_dir()
