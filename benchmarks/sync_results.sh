@@ -13,6 +13,15 @@ for d in "$RUN"/*/; do
         [[ -f "$d/$f" ]] && cp "$d/$f" "$DEST/$name/"
     done
 done
+# The diffusion model behind arms (b), (e), (g): its card, curves, last sample grid, and the
+# manifest of the rebalanced set it sampled (no weights, no images).
+if [[ -f "$RUN/synth/model/synth_card.json" ]]; then
+    mkdir -p "$DEST/synth"
+    cp "$RUN/synth/config.json" "$RUN/synth/loss_curves.png" "$RUN/synth/model/synth_card.json" "$DEST/synth/"
+    last=$(ls "$RUN"/synth/samples/unet_step*.png 2>/dev/null | sort | tail -1 || true)
+    [[ -n "$last" ]] && cp "$last" "$DEST/synth/samples.png"
+    [[ -f "$RUN/synth_balanced/synth_manifest.json" ]] && cp "$RUN/synth_balanced/synth_manifest.json" "$DEST/synth/"
+fi
 [[ -d runs/keying ]] && for d in runs/keying/*/; do
     [[ -f "$d/metrics.json" ]] || continue
     mkdir -p "benchmarks/results/keying/$(basename "$d")"
