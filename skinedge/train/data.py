@@ -2,6 +2,8 @@
 split side, plus synthetic images on the train side (``--synthetic``)."""
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +68,19 @@ def add_synthetic(cfg, data: TrainData, show: bool) -> TrainData:
                           "train the synth model with the same data, seed and fractions")
     n_real = len(data.indices("train"))
     chosen = select_synthetic(syn, n_real, cfg.synthetic_ratio, cfg.seed)
+    made_at = manifest.get("img_size")
+    if made_at and made_at < cfg.img_size and os.environ.get("RANK", "0") == "0":
+        print(f"skinedge: warning: {cfg.synthetic}: its images were generated at {made_at} px and "
+              f"are upsampled to {cfg.img_size} px here; their blur is a cue that only the "
+              "synthetic (mostly rare-class) images carry, which a model can learn instead of the "
+              "lesion (the ablation measured real + synthetic well below real alone at 128 px "
+              "from 64 px images: benchmarks/results/mae_teacher/report.md); generate at the "
+              "training size", file=sys.stderr, flush=True)
     syn_images = cached_images(chosen.records, cfg.img_size, progress=show)
     info = {"folder": str(Path(cfg.synthetic).resolve()), "model_sha256": manifest["model_sha256"],
             "n_synthetic": len(chosen), "n_real_train": n_real,
             "share": len(chosen) / (len(chosen) + n_real), "class_counts": chosen.class_counts(),
-            "guidance": manifest["guidance"]}
+            "guidance": manifest["guidance"], "generated_px": made_at}
     if show:
         tqdm.write(f"training on {n_real} real + {len(chosen)} synthetic images "
                    f"({info['share']:.1%} synthetic): {chosen.class_counts()}")
