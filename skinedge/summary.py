@@ -48,8 +48,13 @@ def write_summary(root: Path) -> Path:
              "(same split for every stage).", ""]
     syn = _read(root / "synthetic" / "synth_manifest.json")
     if syn:
+        from .pipeline import PRESET_SYNTHETIC, SYNTHETIC_STAGES
+
+        choice = cfg.get("synthetic") or PRESET_SYNTHETIC.get(cfg.get("preset"), "all")
         lines += [f"Synthetic images: {sum(syn.get('counts', {}).values())} from model "
-                  f"`{syn['model_sha256'][:12]}` (guidance {syn['guidance']}).", ""]
+                  f"`{syn['model_sha256'][:12]}` (guidance {syn['guidance']}), used by: "
+                  f"{', '.join(SYNTHETIC_STAGES[choice]) or 'no stage'} (`--synthetic {choice}`).",
+                  ""]
     lines += _pretrain_line(root) + _model_rows(root) + [""]
     report = _read(root / "artifacts" / "export_report.json")
     if report:

@@ -19,6 +19,7 @@ def test_smoke_pipeline_runs_every_stage_then_skips_them(tmp_path):
     student = json.loads((out / "student" / "best" / "card.json").read_text())
     assert student["training"]["config"]["teacher"] == [str(out / "teacher" / "best")]
     assert student["training"]["synthetic"]["n_synthetic"] == 14      # 2 per class
+    assert "used by: pretrain, teacher, student (`--synthetic all`)" in summary
     teacher = json.loads((out / "teacher" / "best" / "card.json").read_text())
     assert teacher["training"]["init"]["stage"] == "mae"
     again = run_cli("pipeline", "--preset", "smoke", "--out", str(out), "--no-progress")
@@ -26,3 +27,30 @@ def test_smoke_pipeline_runs_every_stage_then_skips_them(tmp_path):
     assert again.stdout.count("complete, skipped") == 8
     changed = run_cli("pipeline", "--preset", "cpu", "--out", str(out), "--no-progress")
     assert changed.returncode == 2 and "preset" in changed.stderr
+
+
+def test_synthetic_choice_decides_which_stages_see_the_synthetic_images(tmp_path):
+    from pathlib import Path
+
+    from skinedge.pipeline import PipelineConfig, synthetic_for
+
+    root = Path("RUN")
+    seen = lambda **kw: [s for s in ("pretrain", "teacher", "student")
+                         if synthetic_for(PipelineConfig(out="RUN", **kw), root, s)]
+    assert seen(preset="smoke") == ["pretrain", "teacher", "student"]
+    assert seen(preset="cpu") == seen(preset="gpu") == ["pretrain"]  # what the ablation chose
+    assert seen(preset="cpu", synthetic="all") == ["pretrain", "teacher", "student"]
+    assert seen(preset="smoke", synthetic="none") == []
+    assert synthetic_for(PipelineConfig(out="RUN", preset="cpu"), root, "pretrain") == \
+        str(root / "synthetic")
+
+
+def test_synthetic_none_skips_the_diffusion_stages(tmp_path):
+    out = tmp_path / "run"
+    r = run_cli("pipeline", "--preset", "smoke", "--synthetic", "none", "--stop-after",
+                "pretrain", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "[synth] not needed (--synthetic none)" in r.stdout
+    assert "[sample] not needed (--synthetic none)" in r.stdout
+    assert not (out / "synth").exists() and not (out / "synthetic").exists()
+    assert json.loads((out / "pretrain" / "config.json").read_text())["synthetic"] is None
