@@ -195,7 +195,7 @@ def test_training_on_real_plus_synthetic_keeps_the_real_step_count(tiny_run, tmp
     n_syn = round(0.1 * n_real / 0.9)  # a 10% share of the combined training set
     assert info["n_real_train"] == n_real and info["n_synthetic"] == n_syn
     # The tiny preset generates 16 px images: trained on at 32 px, they are upsampled, and
-    # the run says so (their blur is a cue only synthetic images carry).
+    # the run says so.
     assert info["generated_px"] == 16
     assert f"{out}: its images were generated at 16 px and are upsampled to 32 px" in r.stderr
     # 40 images, 20 per class, split in proportion: the classes differ by at most one.

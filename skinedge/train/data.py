@@ -71,11 +71,10 @@ def add_synthetic(cfg, data: TrainData, show: bool) -> TrainData:
     made_at = manifest.get("img_size")
     if made_at and made_at < cfg.img_size and os.environ.get("RANK", "0") == "0":
         print(f"skinedge: warning: {cfg.synthetic}: its images were generated at {made_at} px and "
-              f"are upsampled to {cfg.img_size} px here; their blur is a cue that only the "
-              "synthetic (mostly rare-class) images carry, which a model can learn instead of the "
-              "lesion (the ablation measured real + synthetic well below real alone at 128 px "
-              "from 64 px images: benchmarks/results/mae_teacher/report.md); generate at the "
-              "training size", file=sys.stderr, flush=True)
+              f"are upsampled to {cfg.img_size} px here, so they hold less detail than the real "
+              "images they are mixed with; generate them at the training size (the ablation "
+              "measured students on real + such synthetic images below students on real alone: "
+              "benchmarks/results/mae_teacher/report.md)", file=sys.stderr, flush=True)
     syn_images = cached_images(chosen.records, cfg.img_size, progress=show)
     info = {"folder": str(Path(cfg.synthetic).resolve()), "model_sha256": manifest["model_sha256"],
             "n_synthetic": len(chosen), "n_real_train": n_real,
