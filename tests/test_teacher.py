@@ -204,6 +204,12 @@ def test_teach_writes_labels_that_distill_reads(mae_run, tmp_path):
                     *extra)
         assert r.returncode == 2 and message in r.stderr, (extra, r.stderr)
         assert not (out / "best").exists()
+    # a truncated labels file is refused before the run folder is made
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(labels.read_bytes()[:1000])
+    r = run_cli("distill", "--teacher-labels", str(cut), "--out", str(tmp_path / "cut"), *common)
+    assert r.returncode == 2 and f"--teacher-labels {cut}: not a teacher-labels file" in r.stderr
+    assert not (tmp_path / "cut").exists()
 
 
 class _Recorder(torch.nn.Module):

@@ -121,9 +121,9 @@ def teach(cfg: TeachConfig) -> dict:
     return meta
 
 
-def read_teacher_labels(path: str, data):
-    """A CachedTeacher for ``data``'s training rows, checked against its split and labels."""
-    import torch
+def open_teacher_labels(path: str) -> tuple[dict, np.ndarray]:
+    """The metadata and logits of a `skinedge teach` file, or a ConfigError naming it; needs
+    no data, so a run checks the file before it writes anything."""
     from safetensors import safe_open
 
     try:
@@ -135,11 +135,19 @@ def read_teacher_labels(path: str, data):
     if logits is None or meta.get("labels") != list(CLASSES):
         raise ConfigError(f"--teacher-labels {path}: not a skinedge teacher-labels file for "
                           f"classes {', '.join(CLASSES)}")
+    if not np.isfinite(logits).all() or logits.shape[0] != len(meta.get("image_ids", ())):
+        raise ConfigError(f"--teacher-labels {path}: corrupt (non-finite or mis-sized logits)")
+    return meta, logits
+
+
+def read_teacher_labels(path: str, data):
+    """A CachedTeacher for ``data``'s training rows, checked against its split and labels."""
+    import torch
+
+    meta, logits = open_teacher_labels(path)
     if meta["split_fingerprint"] != data.split.fingerprint():
         raise ConfigError(f"--teacher-labels {path}: made for another split; run `skinedge "
                           "teach --split-file` with this run's split.json")
-    if not np.isfinite(logits).all() or logits.shape[0] != len(meta["image_ids"]):
-        raise ConfigError(f"--teacher-labels {path}: corrupt (non-finite or mis-sized logits)")
     where = {image_id: i for i, image_id in enumerate(meta["image_ids"])}
     table = np.zeros((len(data.labels), *logits.shape[1:]), dtype=np.float32)
     for row in data.indices("train"):
