@@ -83,6 +83,10 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 def read_card(folder: Path) -> ModelCard:
     """The card as written (not checked against the weights: see :func:`verify_checkpoint`)."""
     folder = Path(folder)
+    if folder.is_file():
+        raise CheckpointError(f"{folder}: a file, not a checkpoint folder (a folder with "
+                              f"{CARD} and the weights, such as a run's best/); exported "
+                              "artifacts are for prediction, not for training")
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: checkpoint folder not found")
     return ModelCard.load(folder / CARD)

@@ -321,6 +321,8 @@ def test_bad_pretrained_runs_and_teachers_are_refused(mae_run, tmp_path):
           str(relabelled)], "relabelled", "labels vasc, nv"),
         (["teach", "--teacher", str(relabelled), "--split-file", str(mae_run / "split.json"),
           "--no-progress"], "relabelled", "labels vasc"),
+        (["distill", "--img-size", "32", "--epochs", "1", "--no-progress", "--teacher",
+          str(weights)], "model.safetensors", "a file, not a checkpoint folder"),
     ]
     for i, (args, names, says) in enumerate(cases):
         out = tmp_path / f"out{i}"
