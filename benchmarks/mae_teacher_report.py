@@ -76,6 +76,36 @@ def arm_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str
     return lines
 
 
+# The README's table: its rows in this order, each arm described for a reader of the README.
+README_ROWS = [("student_plain", "(a) student, no teacher"),
+               ("student_synth", "(b) (a) + synthetic images"),
+               ("student_kd", "(f) student distilled from the MAE ViT teacher (d)"),
+               ("student_kdsynth", "(g) (f) + synthetic images"),
+               ("student_kdcnn", "control: (f) from a supervised CNN teacher (the shipped model)"),
+               ("student_kdlabels", "(f') as (f), from the teacher's cached logits (8 fixed views)"),
+               ("student_res224", "resolution: (a) at 224 px"),
+               ("teacher_mae", "(d) teacher: ViT-Ti from the MAE encoder (real)"),
+               ("teacher_maesynth", "(e) teacher: ViT-Ti from MAE on real + synthetic"),
+               ("teacher_scratch", "(c) teacher: ViT-Ti from scratch")]
+
+
+def readme_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str]:
+    """The arms as the README shows them: 3 decimals, mean ± sample SD over seeds."""
+    short = lambda xs: (f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1
+                        else f"{xs[0]:.3f}")
+    lines = ["| arm | seeds | val bal-acc | test bal-acc | macro-F1 | AUC | melanoma recall "
+             "| GFLOPs | int8 .pte ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for arm, what in README_ROWS:
+        sel = [r for r in rs if r["arm"] == arm]
+        if not sel:
+            continue
+        lat = latency.get((sel[0]["arch"], sel[0]["size"]))
+        lines.append(f"| {what} | {len(sel)} | " + " | ".join(short([r[k] for r in sel])
+                                                             for k, _ in METRICS)
+                     + f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
+    return lines
+
+
 def plot(rs: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -104,8 +134,12 @@ def main() -> None:
     p.add_argument("run", type=Path)
     p.add_argument("--plot", type=Path)
     p.add_argument("--bench", type=Path)
+    p.add_argument("--readme", action="store_true", help="print only the README's table")
     a = p.parse_args()
     rs = rows(a.run)
+    if a.readme:
+        print("\n".join(readme_table(rs, pte_latency(a.bench))))
+        return
     print("| run | epochs | val bal-acc (best) | test bal-acc | macro-F1 | AUC | mel recall | n |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rs:
