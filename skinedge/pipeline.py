@@ -213,4 +213,4 @@ def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Pat
                       PRESETS[cfg.preset] else {})
         if stage.name == cfg.stop_after:
             break
-    return write_summary(root)
+    return write_summary(root, (choice, SYNTHETIC_STAGES[choice]))

@@ -40,7 +40,8 @@ def _pretrain_line(root: Path) -> list[str]:
             f"(epoch 1) -> {state['best']:.4f} (best).", ""]
 
 
-def write_summary(root: Path) -> Path:
+def write_summary(root: Path, synthetic: tuple[str, tuple[str, ...]] | None = None) -> Path:
+    """RUN/summary.md; ``synthetic``: the --synthetic choice and the stages it fed."""
     root = Path(root)
     cfg = _read(root / "pipeline.json") or {}
     lines = [f"# skinedge pipeline: preset `{cfg.get('preset')}`", "",
@@ -48,13 +49,10 @@ def write_summary(root: Path) -> Path:
              "(same split for every stage).", ""]
     syn = _read(root / "synthetic" / "synth_manifest.json")
     if syn:
-        from .pipeline import PRESET_SYNTHETIC, SYNTHETIC_STAGES
-
-        choice = cfg.get("synthetic") or PRESET_SYNTHETIC.get(cfg.get("preset"), "all")
+        used = (f", used by: {', '.join(synthetic[1]) or 'no stage'} (`--synthetic "
+                f"{synthetic[0]}`)" if synthetic else "")
         lines += [f"Synthetic images: {sum(syn.get('counts', {}).values())} from model "
-                  f"`{syn['model_sha256'][:12]}` (guidance {syn['guidance']}), used by: "
-                  f"{', '.join(SYNTHETIC_STAGES[choice]) or 'no stage'} (`--synthetic {choice}`).",
-                  ""]
+                  f"`{syn['model_sha256'][:12]}` (guidance {syn['guidance']}){used}.", ""]
     lines += _pretrain_line(root) + _model_rows(root) + [""]
     report = _read(root / "artifacts" / "export_report.json")
     if report:

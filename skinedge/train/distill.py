@@ -60,4 +60,8 @@ def distillation_objective(cfg: DistillConfig, data, env):
 def distill(cfg: DistillConfig) -> dict:
     from .loop import train
 
+    if cfg.teacher_labels:  # the format before anything is written; its split once data is read
+        from .teach import open_teacher_labels
+
+        open_teacher_labels(cfg.teacher_labels)
     return train(cfg, distillation_objective)

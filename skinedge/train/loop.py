@@ -94,8 +94,8 @@ def _check_init_card(donor, architecture: str, size: int, source) -> None:
 
 def check_sources(cfg) -> None:
     """Before anything is written: every checkpoint a new run starts from (``--init``) or learns
-    from (``--teacher``) is checked by :func:`check_source`, a ``--teacher-labels`` file by
-    its format."""
+    from (``--teacher``) is checked by :func:`check_source` (``distill`` checks a
+    ``--teacher-labels`` file's format itself, first)."""
     if (Path(cfg.out) / "last" / CARD).is_file():
         return  # resuming: the run's own checkpoint is checked when loaded
     early = getattr(cfg, "allow_unfinished", False)
@@ -104,10 +104,6 @@ def check_sources(cfg) -> None:
                      allow_unfinished=early)
     for teacher in getattr(cfg, "teacher", None) or ():
         check_source("--teacher", teacher, allow_unfinished=early)
-    if getattr(cfg, "teacher_labels", None):
-        from .teach import open_teacher_labels
-
-        open_teacher_labels(cfg.teacher_labels)  # its split is checked once the data is read
 
 
 def check_source(flag: str, source: str, architecture: str | None = None,
