@@ -46,6 +46,11 @@ class PipelineConfig(Config):
     stop_after: str | None = option(None, "stop after this stage", choices=STAGES)
     progress: bool = option(True, "show progress bars", resume=False)
 
+    @property
+    def synthetic_choice(self) -> str:
+        """--synthetic, or the preset's default."""
+        return self.synthetic or PRESET_SYNTHETIC[self.preset]
+
 
 # Per preset: options of each stage. Teacher and student sizes are chosen for the budget:
 # ViT-Ti MAE + fine-tune fit a night on 2 CPU cores (ViT-S fine-tunes 4x slower: 16 vs 62 img/s).
@@ -80,8 +85,7 @@ PRESETS = {
 
 def synthetic_for(cfg: "PipelineConfig", root: Path, stage: str) -> str | None:
     """The synthetic folder ``stage`` trains on, or None (see --synthetic)."""
-    choice = cfg.synthetic or PRESET_SYNTHETIC[cfg.preset]
-    return str(root / "synthetic") if stage in SYNTHETIC_STAGES[choice] else None
+    return str(root / "synthetic") if stage in SYNTHETIC_STAGES[cfg.synthetic_choice] else None
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,8 @@ STAGE_TABLE = (
 def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Path:
     """Run every stage not yet complete, in order; returns the summary's path."""
     from .atomic import output_folder
-    from .summary import write_summary
-
     from .data.ham10000 import read_ham10000
+    from .summary import write_summary
 
     read_ham10000(cfg.data)  # bad data is refused before the run folder is written
     root = output_folder(cfg.out)
@@ -201,7 +204,7 @@ def run_pipeline(cfg: PipelineConfig, log: Callable[[str], None] = print) -> Pat
     if saved.is_file():
         cfg.require_resumable(saved, "pipeline")
     cfg.save(saved)
-    choice = cfg.synthetic or PRESET_SYNTHETIC[cfg.preset]
+    choice = cfg.synthetic_choice
     for stage in STAGE_TABLE:
         if stage.name in ("synth", "sample") and not SYNTHETIC_STAGES[choice]:
             log(f"[{stage.name}] not needed (--synthetic none)")
