@@ -42,9 +42,17 @@ def rows(root: Path) -> list[dict]:
     return out
 
 
-def mean_sd(xs: list[float]) -> str:
-    sd = statistics.stdev(xs) if len(xs) > 1 else float("nan")
-    return f"{statistics.mean(xs):.4f} ± {sd:.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
+def mean_sd(xs: list[float], digits: int = 4) -> str:
+    if len(xs) == 1:
+        return f"{xs[0]:.{digits}f}"
+    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
+
+
+def arm_cells(sel: list[dict], latency: dict[tuple[str, int], float], digits: int) -> str:
+    """One arm's seeds, metric cells (mean ± SD), GFLOPs and int8 .pte latency: "n | ... |"."""
+    lat = latency.get((sel[0]["arch"], sel[0]["size"]))
+    return (f"{len(sel)} | " + " | ".join(mean_sd([r[k] for r in sel], digits) for k, _ in METRICS)
+            + f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
 
 
 def pte_latency(bench: Path | None) -> dict[tuple[str, int], float]:
@@ -68,11 +76,7 @@ def arm_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str
     for a in sorted({r["arm"] for r in rs}, key=lambda a: (order.index(a) if a in order else 99, a)):
         sel = [r for r in rs if r["arm"] == a]
         letter, what = ARMS.get(a, ("-", "-"))
-        cells = [mean_sd([r[k] for r in sel]) for k, _ in METRICS]
-        lat = latency.get((sel[0]["arch"], sel[0]["size"]))
-        lines.append(f"| {letter} | {a} | {what} | {len(sel)} | "
-                     + " | ".join(cells) +
-                     f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
+        lines.append(f"| {letter} | {a} | {what} | {arm_cells(sel, latency, 4)}")
     return lines
 
 
@@ -91,18 +95,12 @@ README_ROWS = [("student_plain", "(a) student, no teacher"),
 
 def readme_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str]:
     """The arms as the README shows them: 3 decimals, mean ± sample SD over seeds."""
-    short = lambda xs: (f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1
-                        else f"{xs[0]:.3f}")
     lines = ["| arm | seeds | val bal-acc | test bal-acc | macro-F1 | AUC | melanoma recall "
              "| GFLOPs | int8 .pte ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for arm, what in README_ROWS:
         sel = [r for r in rs if r["arm"] == arm]
-        if not sel:
-            continue
-        lat = latency.get((sel[0]["arch"], sel[0]["size"]))
-        lines.append(f"| {what} | {len(sel)} | " + " | ".join(short([r[k] for r in sel])
-                                                             for k, _ in METRICS)
-                     + f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
+        if sel:
+            lines.append(f"| {what} | {arm_cells(sel, latency, 3)}")
     return lines
 
 
