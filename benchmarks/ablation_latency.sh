@@ -11,17 +11,25 @@ DATA=${DATA:-../shared/data/ham10000}
 WORK=runs/ablation_latency
 DEST=benchmarks/results/mae_teacher
 artifacts=()
-for name in student_plain_s0 teacher_mae student_res224_s0; do
+# name[:recipe]: the 8-view variant (item 8) is the 128 px student with the average in the graph.
+for job in student_plain_s0 teacher_mae student_res224_s0 student_plain_s0:executorch-int8-tta8; do
+    name=${job%%:*}
+    recipe=${job#"$name"}; recipe=${recipe#:}
     ckpt="$RUN/$name/best"
     if [[ ! -f "$RUN/$name/metrics.json" ]]; then
         echo "skip $name: not finished" >&2
         continue
     fi
-    pte=$(ls "$WORK/$name"/*_int8.pte 2>/dev/null | head -1 || true)
+    out="$WORK/$name${recipe:+_$recipe}"
+    pte=$(ls "$out"/*.pte 2>/dev/null | head -1 || true)
     if [[ -z "$pte" ]]; then
-        skinedge export "$ckpt" --target executorch --quant int8 --data "$DATA" --no-golden \
-            --out "$WORK/$name"
-        pte=$(ls "$WORK/$name"/*_int8.pte | head -1)
+        if [[ -n "$recipe" ]]; then
+            skinedge export "$ckpt" --recipe "$recipe" --data "$DATA" --no-golden --out "$out"
+        else
+            skinedge export "$ckpt" --target executorch --quant int8 --data "$DATA" --no-golden \
+                --out "$out"
+        fi
+        pte=$(ls "$out"/*.pte | head -1)
     fi
     artifacts+=("$pte")
 done

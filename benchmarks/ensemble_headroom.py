@@ -7,7 +7,7 @@ Per-run probabilities are cached under --work, so a rerun after a kill only scor
 missing. Ensembles are named here, not searched on test; the "best on val" line picks among
 them on validation only.
 
-Usage: python benchmarks/ensemble_headroom.py [RUN] [--work DIR] [--out MD]
+Usage: python benchmarks/ensemble_headroom.py [RUN] [--work DIR] [--out MD] [--views 1 8] [--arms A ...]
 """
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("runs/ensemble_headroom"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/mae_teacher/ensemble_headroom.md"))
     p.add_argument("--data", default=DATA)
+    p.add_argument("--arms", nargs="+", help="score only these arms' runs (run names less _sN), "
+                   "e.g. to cache the students' 8-view probabilities for mae_teacher_report.py")
     p.add_argument("--views", type=int, nargs="+", default=[1], help="1 and/or 8 (8 views cost 8x: a ViT-Ti takes ~20 min per run on one busy core)")
     a = p.parse_args()
     from skinedge.data import read_ham10000
@@ -62,7 +64,9 @@ def main() -> None:
     split = Split.load(a.run / "pretrain" / "split.json")
     subsets = {s: ds.subset(split.ids(s)) for s in ("val", "test")}
     runs = sorted(m.parent for m in a.run.glob("*/metrics.json")
-                  if json.loads((m.parent / "best" / "card.json").read_text())["input_size"] == 128)
+                  if json.loads((m.parent / "best" / "card.json").read_text())["input_size"] == 128
+                  and (not a.arms or m.parent.name.rsplit("_s", 1)[0] in a.arms
+                       or m.parent.name in a.arms))
     images = {s: cached_images(sub.records, 128, progress=False) for s, sub in subsets.items()}
     labels = {s: np.asarray(sub.labels) for s, sub in subsets.items()}
     a.work.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,11 @@
 `benchmarks/ablation.py` folder: per run the best validation balanced accuracy (the selection
 criterion) and its test figures; per arm the mean and sample standard deviation over seeds.
 
-Usage: python benchmarks/mae_teacher_report.py RUN [--plot PNG] [--bench BENCH_JSON]
+Usage: python benchmarks/mae_teacher_report.py RUN [--plot PNG] [--bench BENCH_JSON] [--views-cache DIR]
   --bench: a `skinedge bench` JSON whose rows give the int8 .pte latency column (batch 1).
+  --views-cache: the probabilities `benchmarks/ensemble_headroom.py --views 8` cached per run
+    (RUN_v8.npz): each adds a row "ARM_tta8", the same checkpoint with the 8-view average in
+    the graph (item 8), scored on the same val/test images.
 """
 from __future__ import annotations
 
@@ -23,7 +26,9 @@ ARMS = {"student_plain": ("(a)", "student, no teacher"),
         "student_kdlabels": ("(f')", "(f) from (d)'s cached logits, 8 fixed views"),
         "student_kdsynth": ("(g)", "(f) + synthetic"),
         "student_kdcnn": ("ctrl", "(f) with a supervised CNN teacher"),
-        "student_res224": ("res", "(a) at 224 px instead of 128")}
+        "student_res224": ("res", "(a) at 224 px instead of 128"),
+        "student_plain_tta8": ("(a)x8", "(a), 8-view average in the graph"),
+        "student_kd_tta8": ("(f)x8", "(f), 8-view average in the graph")}
 METRICS = [("val_bal", "val bal-acc"), ("test_bal", "test bal-acc"), ("f1", "macro-F1"),
            ("auc", "AUC"), ("mel", "mel recall")]
 
@@ -38,6 +43,34 @@ def rows(root: Path) -> list[dict]:
                     "arch": card["architecture"], "size": card["input_size"], "gflops": card["flops"] / 1e9,
                     "epochs": len(doc["history"]), "val_bal": v["balanced_accuracy"],
                     "test_bal": t["balanced_accuracy"], "f1": t["macro_f1"], "auc": t["auc_ovr"],
+                    "mel": t["per_class"]["mel"]["recall"], "n": t["n"], "views": 1})
+    return out
+
+
+def view_rows(root: Path, rs: list[dict], cache: Path, data: str) -> list[dict]:
+    """A row per run whose 8-view probabilities are cached: its figures with the dihedral
+    average, the best checkpoint unchanged (8x its FLOPs)."""
+    import numpy as np
+
+    from skinedge.data import read_ham10000
+    from skinedge.data.splits import Split
+    from skinedge.labels import CLASSES
+    from skinedge.metrics import classification_metrics
+
+    found = [(r, cache / f"{r['run']}_v8.npz") for r in rs]
+    found = [(r, f) for r, f in found if f.is_file()]
+    if not found:
+        return []
+    ds = read_ham10000(data)
+    split = Split.load(root / "pretrain" / "split.json")
+    labels = {s: np.asarray(ds.subset(split.ids(s)).labels) for s in ("val", "test")}
+    out = []
+    for r, f in found:
+        probs = np.load(f)
+        v, t = (classification_metrics(labels[s], probs[s], CLASSES) for s in ("val", "test"))
+        out.append({**r, "run": f"{r['run']}_tta8", "arm": f"{r['arm']}_tta8",
+                    "gflops": 8 * r["gflops"], "views": 8, "val_bal": v["balanced_accuracy"],
+                    "test_bal": t["balanced_accuracy"], "f1": t["macro_f1"], "auc": t["auc_ovr"],
                     "mel": t["per_class"]["mel"]["recall"], "n": t["n"]})
     return out
 
@@ -48,28 +81,30 @@ def mean_sd(xs: list[float], digits: int = 4) -> str:
     return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
 
 
-def arm_cells(sel: list[dict], latency: dict[tuple[str, int], float], digits: int) -> str:
+def arm_cells(sel: list[dict], latency: dict[tuple, float], digits: int) -> str:
     """One arm's seeds, metric cells (mean ± SD), GFLOPs and int8 .pte latency: "n | ... |"."""
-    lat = latency.get((sel[0]["arch"], sel[0]["size"]))
+    lat = latency.get((sel[0]["arch"], sel[0]["size"], sel[0]["views"]))
     return (f"{len(sel)} | " + " | ".join(mean_sd([r[k] for r in sel], digits) for k, _ in METRICS)
             + f" | {sel[0]['gflops']:.3f} | {f'{lat:.2f}' if lat else '-'} |")
 
 
-def pte_latency(bench: Path | None) -> dict[tuple[str, int], float]:
-    """(architecture, input size) -> median batch-1 latency (ms) of its int8 .pte in a
-    `skinedge bench` JSON."""
+def pte_latency(bench: Path | None) -> dict[tuple, float]:
+    """(architecture, input size, views) -> median batch-1 latency (ms) of its int8 .pte in a
+    `skinedge bench` JSON (views 8: the `executorch-int8-tta8` recipe's artifact)."""
     if bench is None:
         return {}
     out = {}
     for r in json.loads(bench.read_text())["rows"]:
-        if r.get("status") == "ok" and r.get("kind") == "artifact" and r.get("path", "").endswith(
-                "_int8.pte"):
+        path = r.get("path", "")
+        if r.get("status") == "ok" and r.get("kind") == "artifact" and path.endswith(
+                ("_int8.pte", "_int8_tta8.pte")):
             lat = r["latency_ms"].get("1") or next(iter(r["latency_ms"].values()))
-            out[(r["architecture"], r["input_size"])] = lat["median"]
+            views = 8 if path.endswith("_tta8.pte") else 1
+            out[(r["architecture"], r["input_size"], views)] = lat["median"]
     return out
 
 
-def arm_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str]:
+def arm_table(rs: list[dict], latency: dict[tuple, float]) -> list[str]:
     lines = ["| arm | runs | what | seeds | " + " | ".join(h for _, h in METRICS) +
              " | GFLOPs | int8 .pte ms |", "|---|---|---|" + "---|" * (len(METRICS) + 3)]
     order = list(ARMS)
@@ -88,12 +123,14 @@ README_ROWS = [("student_plain", "(a) student, no teacher"),
                ("student_kdcnn", "control: (f) from a supervised CNN teacher (the shipped model)"),
                ("student_kdlabels", "(f') as (f), from the teacher's cached logits (8 fixed views)"),
                ("student_res224", "resolution: (a) at 224 px"),
+               ("student_plain_tta8", "(a) with the 8-view average in the graph"),
+               ("student_kd_tta8", "(f) with the 8-view average in the graph"),
                ("teacher_mae", "(d) teacher: ViT-Ti from the MAE encoder (real)"),
                ("teacher_maesynth", "(e) teacher: ViT-Ti from MAE on real + synthetic"),
                ("teacher_scratch", "(c) teacher: ViT-Ti from scratch")]
 
 
-def readme_table(rs: list[dict], latency: dict[tuple[str, int], float]) -> list[str]:
+def readme_table(rs: list[dict], latency: dict[tuple, float]) -> list[str]:
     """The arms as the README shows them: 3 decimals, mean ± sample SD over seeds."""
     lines = ["| arm | seeds | val bal-acc | test bal-acc | macro-F1 | AUC | melanoma recall "
              "| GFLOPs | int8 .pte ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -133,8 +170,13 @@ def main() -> None:
     p.add_argument("--plot", type=Path)
     p.add_argument("--bench", type=Path)
     p.add_argument("--readme", action="store_true", help="print only the README's table")
+    p.add_argument("--views-cache", type=Path, help="8-view probabilities per run "
+                   "(benchmarks/ensemble_headroom.py --views 8): adds the ARM_tta8 rows")
+    p.add_argument("--data", default="../shared/data/ham10000", help="for --views-cache's labels")
     a = p.parse_args()
     rs = rows(a.run)
+    if a.views_cache:
+        rs += view_rows(a.run, rs, a.views_cache, a.data)
     if a.readme:
         print("\n".join(readme_table(rs, pte_latency(a.bench))))
         return
