@@ -29,5 +29,7 @@ fi
 done
 bench=()  # the int8 .pte latency column, from benchmarks/ablation_latency.sh (quiet machine)
 [[ -f "$DEST/pte_latency.json" ]] && bench=(--bench "$DEST/pte_latency.json")
-python benchmarks/mae_teacher_report.py "$RUN" --plot "$DEST/ablation.png" "${bench[@]}" > "$DEST/report.md"
+views=()  # the ARM_tta8 rows: `python benchmarks/ensemble_headroom.py --views 8 --arms student_plain student_kd`
+[[ -d runs/ensemble_headroom ]] && views=(--views-cache runs/ensemble_headroom)
+python benchmarks/mae_teacher_report.py "$RUN" --plot "$DEST/ablation.png" "${bench[@]}" "${views[@]}" > "$DEST/report.md"
 cat "$DEST/report.md"
