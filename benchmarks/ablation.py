@@ -123,6 +123,9 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
     res = [x if x != "128" else "224" for x in student]
     for s in seeds:
         add(f"student_res224_s{s}", ["train", *res, "--seed", str(s)])
+    # (f') seeds 1-2: short runs that fill a lane while arm (e)'s pre-training runs.
+    for s in seeds[1:]:
+        add(*labelled(s))
     # Item 8: does an ensemble teacher pass its headroom on? The three (d) teachers averaged
     # (0.624 test for two of them, against 0.594 alone), live, as (f) otherwise.
     ensemble = ",".join(str(run / (f"teacher_mae{'' if t == 0 else f'_s{t}'}") / "best")
@@ -132,8 +135,6 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
     for s in seeds[2:]:
         for k in ("image", "draw"):
             keyed(k, s)
-    for s in seeds[1:]:  # not one of the arms: last
-        add(*labelled(s))
     seen: set[str] = set()
     return [j for j in out if not (j[0] in seen or seen.add(j[0]))]
 
