@@ -17,6 +17,7 @@ Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped spli
   student_kdsynth_sN arm (g): distilled from the MAE teacher, real + synthetic
   student_res224_sN  resolution: (a) at 224 px instead of 128
   pretrain_synth, teacher_maesynth[_sN]   arm (e): MAE on real + synthetic, then the teacher
+  student_kd224_sN   (f) at 224 px
   student_kdens_sN   (f) from the ensemble of the three MAE teachers (item 8's headroom)
   ../keying/keying_{image,draw}_s0   item 5: augmentation keyed by image vs by draw
 Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
@@ -126,6 +127,11 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
     # (f') seeds 1-2: short runs that fill a lane while arm (e)'s pre-training runs.
     for s in seeds[1:]:
         add(*labelled(s))
+    # Resolution and distillation together: (f) at 224 px (the teacher sees the same augmented
+    # batch resized to its 128 px), since each alone led its baseline on validation.
+    for s in seeds:
+        add(f"student_kd224_s{s}", ["distill", *res, "--seed", str(s),
+                                    "--teacher", str(run / "teacher_mae" / "best")])
     # Item 8: does an ensemble teacher pass its headroom on? The three (d) teachers averaged
     # (0.624 test for two of them, against 0.594 alone), live, as (f) otherwise.
     ensemble = ",".join(str(run / (f"teacher_mae{'' if t == 0 else f'_s{t}'}") / "best")
