@@ -118,9 +118,8 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
         add(f"teacher_maesynth{'' if s == 0 else f'_s{s}'}",
             ["train", *teacher, "--layer-decay", "0.75", "--init",
              str(run / "pretrain_synth" / "best"), "--seed", str(s)])
-    # Resolution, after arm (e) (an arm the issue names; this one only 'if the CPU allows') (item 6):
-    # today's student at 224 px (0.37 GFLOP, inside the 1 GFLOP budget),
-    # no teacher, else as (a): does a larger input beat the 128 px student?
+    # Resolution (item 6, "if the CPU allows": after arm (e), which the issue names): today's
+    # student at 224 px (0.37 GFLOP, inside the 1 GFLOP budget), no teacher, else as (a).
     res = [x if x != "128" else "224" for x in student]
     for s in seeds:
         add(f"student_res224_s{s}", ["train", *res, "--seed", str(s)])
@@ -133,7 +132,7 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str], Path]]:
         add(f"student_kd224_s{s}", ["distill", *res, "--seed", str(s),
                                     "--teacher", str(run / "teacher_mae" / "best")])
     # Item 8: does an ensemble teacher pass its headroom on? The three (d) teachers averaged
-    # (0.624 test for two of them, against 0.594 alone), live, as (f) otherwise.
+    # (0.625 test, against 0.596 alone; ensemble_headroom.md), live, as (f) otherwise.
     ensemble = ",".join(str(run / (f"teacher_mae{'' if t == 0 else f'_s{t}'}") / "best")
                         for t in seeds)
     for s in seeds:
@@ -190,11 +189,16 @@ def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
                 MAKING.discard(done)
 
 
+def need_of(cmd: list[str], done: Path) -> Path | None:
+    """The done-file of the input another job makes that this command reads, if any."""
+    return next((NEEDS[c] for c in cmd if c in NEEDS and NEEDS[c] != done), None)
+
+
 def waits(job: tuple, queue: list) -> bool:
     """The job needs an output that a lane is making now or that a job still queued makes:
     take a later job first, rather than hold a core idle (e.g. the teachers of arm (e) while
     its 1.3-hour pre-training runs)."""
-    need = next((NEEDS[c] for c in job[1] if c in NEEDS and NEEDS[c] != job[2]), None)
+    need = need_of(job[1], job[2])
     return need is not None and not finished(need) and \
         (need in MAKING or any(j[2] == need for j in queue))
 
@@ -207,7 +211,7 @@ def run_job(name: str, cmd: list[str], done: Path, run: Path, env: dict) -> None
         time.sleep(30)
     if finished(done):
         return
-    need = next((NEEDS[c] for c in cmd if c in NEEDS and NEEDS[c] != done), None)
+    need = need_of(cmd, done)
     while need is not None and not finished(need) and running(need):
         time.sleep(30)  # its input is being made by an earlier queue (outside this one)
     if need is not None and not finished(need):
