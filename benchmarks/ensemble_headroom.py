@@ -88,6 +88,8 @@ def main() -> None:
                           or r.name == prefix]
     groups = {name: members for name, members in [
         ("MAE teachers (d)", arm("teacher_mae")),
+        ("MAE teachers, real + synthetic (e)", arm("teacher_maesynth")),
+        ("MAE teachers (d) + (e)", arm("teacher_mae") + arm("teacher_maesynth")),
         ("students, no teacher (a)", arm("student_plain")),
         ("students distilled from (d) (f)", arm("student_kd")),
         ("students distilled from the CNN (ctrl)", arm("student_kdcnn")),

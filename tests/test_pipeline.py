@@ -38,11 +38,13 @@ def test_synthetic_choice_decides_which_stages_see_the_synthetic_images(tmp_path
     seen = lambda **kw: [s for s in ("pretrain", "teacher", "student")
                          if synthetic_for(PipelineConfig(out="RUN", **kw), root, s)]
     assert seen(preset="smoke") == ["pretrain", "teacher", "student"]
-    assert seen(preset="cpu") == seen(preset="gpu") == ["pretrain"]  # what the ablation chose
+    assert seen(preset="cpu") == []  # what the ablation chose: arms (b), (e), (g)
+    assert seen(preset="gpu") == ["pretrain"]
     assert seen(preset="cpu", synthetic="all") == ["pretrain", "teacher", "student"]
     assert seen(preset="smoke", synthetic="none") == []
-    assert synthetic_for(PipelineConfig(out="RUN", preset="cpu"), root, "pretrain") == \
+    assert synthetic_for(PipelineConfig(out="RUN", preset="gpu"), root, "pretrain") == \
         str(root / "synthetic")
+    assert synthetic_for(PipelineConfig(out="RUN", preset="cpu"), root, "pretrain") is None
 
 
 def test_synthetic_none_skips_the_diffusion_stages(tmp_path):
