@@ -17,8 +17,9 @@ GRID = np.linspace(-2, 2, 41)
 
 
 def balanced(y: np.ndarray, scores: np.ndarray) -> float:
-    pred = scores.argmax(1)
-    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
+    from skinedge.metrics import balanced_accuracy
+
+    return balanced_accuracy(y, scores.argmax(1))
 
 
 def fit_bias(y: np.ndarray, logp: np.ndarray, rounds: int = 3) -> np.ndarray:

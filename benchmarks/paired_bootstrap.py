@@ -26,11 +26,6 @@ PAIRS = [("student_kd", "student_plain"), ("student_kdcnn", "student_plain"),
          ("student_plain_tta8", "student_plain"), ("student_kd_tta8", "student_kd")]
 
 
-def balanced(y: np.ndarray, pred: np.ndarray, idx: np.ndarray) -> float:
-    yy, pp = y[idx], pred[idx]
-    return float(np.mean([np.mean(pp[yy == c] == c) for c in np.unique(yy)]))
-
-
 def arms(work: Path) -> dict[str, list[np.ndarray]]:
     """arm -> the test predictions (argmax) of each of its seeds' cached runs."""
     out: dict[str, list[np.ndarray]] = {}
@@ -53,6 +48,7 @@ def main() -> None:
     from skinedge.clinical import lesion_groups
     from skinedge.data import read_ham10000
     from skinedge.data.splits import Split
+    from skinedge.metrics import balanced_accuracy
 
     test = read_ham10000(a.data).subset(Split.load(a.split).ids("test"))
     y = np.asarray(test.labels)
@@ -62,7 +58,7 @@ def main() -> None:
     draws = [np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
              for _ in range(a.n)]
     full = np.arange(len(y))
-    score = lambda arm, idx: float(np.mean([balanced(y, p, idx) for p in preds[arm]]))
+    score = lambda arm, idx: float(np.mean([balanced_accuracy(y[idx], p[idx]) for p in preds[arm]]))
     ci = lambda xs: (np.quantile(xs, 0.025), np.quantile(xs, 0.975))
     lines = ["| arm | seeds | test bal-acc (seed mean) | 95% interval over test lesions |",
              "|---|---|---|---|"]

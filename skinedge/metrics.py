@@ -18,6 +18,12 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int = len(CLASSE
     return cm
 
 
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y_true`` (labels as class indices); the
+    figure ``classification_metrics`` reports, without its probabilities."""
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
+
+
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 

@@ -38,3 +38,17 @@ def test_balanced_accuracy_exposes_a_model_that_always_says_nv():
     m = classification_metrics(y, probs)
     assert m["accuracy"] == pytest.approx(0.67)
     assert m["balanced_accuracy"] == pytest.approx(1 / 7)
+
+
+def test_balanced_accuracy_from_labels_matches_the_full_metrics():
+    from skinedge.metrics import balanced_accuracy, classification_metrics
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 7, 300)
+    probs = rng.dirichlet(np.ones(7), 300)
+    probs[np.arange(150), y[:150]] += 1  # half the images right, so the figure is not chance
+    probs /= probs.sum(1, keepdims=True)
+    want = classification_metrics(y, probs)["balanced_accuracy"]
+    assert balanced_accuracy(y, probs.argmax(1)) == pytest.approx(want)
+    assert balanced_accuracy(y[y != 3], probs[y != 3].argmax(1)) == pytest.approx(
+        classification_metrics(y[y != 3], probs[y != 3])["balanced_accuracy"])
