@@ -13,6 +13,15 @@ for d in "$RUN"/*/; do
         [[ -f "$d/$f" ]] && cp "$d/$f" "$DEST/$name/"
     done
 done
+# The MAE runs behind (d) and (e): config, last state (loss history), curves, reconstructions.
+for name in pretrain pretrain_synth; do
+    [[ -f "$RUN/$name/last/trainer_state.json" ]] || continue
+    mkdir -p "$DEST/$name"
+    cp "$RUN/$name/config.json" "$RUN/$name/last/trainer_state.json" "$DEST/$name/"
+    for f in training_curves.png reconstructions.png; do
+        [[ -f "$RUN/$name/$f" ]] && cp "$RUN/$name/$f" "$DEST/$name/"
+    done
+done
 # The diffusion model behind arms (b), (e), (g): its card, curves, last sample grid, and the
 # manifest of the rebalanced set it sampled (no weights, no images).
 if [[ -f "$RUN/synth/model/synth_card.json" ]]; then
