@@ -96,11 +96,13 @@ def _add_pipeline(sub) -> None:
                        "pre-training of a ViT on real + synthetic images, teacher fine-tuning, "
                        "distillation into the student, test evaluation, export with parity "
                        "checks, host benchmark, and RUN/summary.md with plots. Each stage "
-                       "resumes and is skipped when complete: rerun the same command. The cpu "
-                       "and gpu presets give the synthetic images to MAE only (--synthetic "
-                       "pretrain): on the development data the ablation measured students on "
-                       "real + synthetic below students on real alone, and the teacher's "
-                       "fine-tuning is supervised the same way.")
+                       "resumes and is skipped when complete: rerun the same command. Synthetic "
+                       "images go where --synthetic says. On the development data the "
+                       "ablation measured students on real + synthetic below students on real "
+                       "alone, and MAE on real + synthetic no better than on real: so the cpu "
+                       "preset skips the diffusion stages (none) and the gpu preset, whose "
+                       "larger diffusion model was not measured, gives its images to MAE only "
+                       "(pretrain).")
     PipelineConfig.add_arguments(p)
     p.set_defaults(func=_run_pipeline)
 
