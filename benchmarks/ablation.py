@@ -23,6 +23,7 @@ Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped spli
 Seed 0 of the teachers is RUN/teacher_mae and RUN/teacher_scratch (made by mae_teacher.sh).
 
 Usage: python benchmarks/ablation.py [--run runs/mae_teacher] [--lanes 2] [--seeds 0 1 2]
+                                    [--only NAME ...]  (just these, in this order)
 """
 from __future__ import annotations
 
@@ -230,11 +231,13 @@ def main() -> None:
     p.add_argument("--run", type=Path, default=Path("runs/mae_teacher"))
     p.add_argument("--lanes", type=int, default=2, help="runs side by side, one thread each")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--only", nargs="*", help="run only these run names")
+    p.add_argument("--only", nargs="*", help="run only these run names, in this order")
     a = p.parse_args()
     if not (a.run / "pretrain" / "best").is_dir() or not (a.run / "teacher_mae").is_dir():
         sys.exit(f"error: {a.run}: run benchmarks/mae_teacher.sh first (pretrain, teacher_mae)")
     queue = [j for j in jobs(a.run, a.seeds) if not a.only or j[0] in a.only]
+    if a.only:
+        queue.sort(key=lambda j: a.only.index(j[0]))
     lock = threading.Lock()
     lanes = [threading.Thread(target=run_lane, args=(queue, lock, a.run)) for _ in range(a.lanes)]
     for t in lanes:

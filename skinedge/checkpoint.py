@@ -118,15 +118,17 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> None:
                               "belong to another model")
 
 
-def load_checkpoint(folder: Path) -> tuple[SkinClassifier, ModelCard]:
-    """Build the card's architecture and load its weights as float32 in eval mode."""
+def load_checkpoint(folder: Path, **regularisation) -> tuple[SkinClassifier, ModelCard]:
+    """Build the card's architecture and load its weights as float32 in eval mode.
+    ``regularisation`` (drop_rate, drop_path) is for a run that resumes training: the card
+    does not record it, and weights alone would bring the model back without it."""
     folder = Path(folder)
     card = read_card(folder)
     verify_checkpoint(folder, card)
     weights = folder / WEIGHTS
     state = read_tensors(weights)
     model = create_model(card.architecture, card.input_size, card.mean, card.std,
-                         num_classes=len(card.labels))
+                         num_classes=len(card.labels), **regularisation)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -59,6 +59,25 @@ def test_pretrain_resume_equals_uninterrupted_run(tmp_path):
     assert card["training"]["stage"] == "mae" and card["architecture"] == "vit_tiny_patch16"
 
 
+def test_pretrain_ddp_two_processes_match_one_process(tmp_path):
+    """Masks are drawn for the global batch and sliced per rank: two processes under torchrun
+    see the same masked patches as one, so the losses agree up to summation order."""
+    import os
+
+    from helpers import torchrun
+
+    args = ["pretrain", *SMOKE, "--epochs", "1"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_cli(*args, "--out", str(one)).returncode == 0
+    r = torchrun(2, *args, "--out", str(two), env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    ha, hb = (json.loads((p / "last" / "trainer_state.json").read_text())["history"][0]
+              for p in (one, two))
+    assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
+    assert ha["val_loss"] == pytest.approx(hb["val_loss"], rel=1e-3)
+    assert (two / "best" / "card.json").is_file() and not list(two.glob(".*tmp*"))
+
+
 def test_pretrain_refuses_a_changed_configuration(tmp_path):
     assert run_cli("pretrain", "--out", str(tmp_path), "--epochs", "1", *SMOKE).returncode == 0
     r = run_cli("pretrain", "--out", str(tmp_path), "--mask-ratio", "0.5", *SMOKE)
@@ -244,7 +263,8 @@ def test_teacher_scores_the_students_exact_augmented_batch(mixup):
 
 
 def test_killed_distillation_resumes_to_the_same_weights(mae_run, tmp_path):
-    """kill -9 after an epoch, rerun: the same weights, bit for bit, as an uninterrupted run."""
+    """kill -9 after an epoch, rerun: the same weights, bit for bit, as an uninterrupted run,
+    with every source of randomness on (dropout, mixup, cutmix)."""
     import os
     import signal
     import subprocess
@@ -252,7 +272,8 @@ def test_killed_distillation_resumes_to_the_same_weights(mae_run, tmp_path):
     import time
 
     args = ["distill", "--teacher", str(mae_run / "best"), "--img-size", "32", "--epochs", "2",
-            "--batch-size", "16", "--max-batches", "3", "--no-progress", "--seed", "1"]
+            "--batch-size", "16", "--max-batches", "3", "--no-progress", "--seed", "1",
+            "--drop-rate", "0.3", "--mixup", "0.4", "--cutmix", "1.0"]
     straight = tmp_path / "straight"
     r = run_cli(*args, "--out", str(straight))
     assert r.returncode == 0, r.stderr

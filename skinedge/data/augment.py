@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
@@ -23,6 +24,12 @@ class AugmentConfig:
     contrast: float = 0.2
     saturation: float = 0.2
     hue: float = 0.03
+
+
+def keyed_seed(*key: int) -> int:
+    """A 32-bit seed that depends only on ``key`` (e.g. seed, epoch, step), for randomness that a
+    resumed run or another process must draw the same way."""
+    return int(np.random.SeedSequence(list(key)).generate_state(1)[0])
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..checkpoint import (read_tensors, CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
                           save_checkpoint)
-from ..data.augment import AugmentConfig
+from ..data.augment import AugmentConfig, keyed_seed
 from ..data.batches import CachedImages
 from ..distributed import DistEnv
 from ..layout import OPTIMIZER, STATE, RunFolder
@@ -21,7 +21,7 @@ from ..plots import plot_loss_curves
 from ..runs import open_run, start_process_group
 from ..synth.images import save_grid
 from ..train.data import TrainData, prepare_data
-from ..train.loop import new_model, run_epoch, wrap
+from ..train.loop import new_model, regularisation, run_epoch, wrap
 from ..train.optim import param_groups
 from .config import PretrainConfig
 from .mae import MaskedAutoencoder
@@ -30,19 +30,24 @@ DECODER = "decoder.safetensors"
 
 
 class MaskingObjective:
-    """MAE loss with masks drawn from (seed, rank, epoch, step): a resumed epoch repeats them."""
+    """MAE loss with masks drawn for the whole *global* batch from (seed, epoch, step), of which
+    rank r takes its slice: a resumed epoch repeats them, and N DDP processes mask exactly as
+    one process does."""
 
-    def __init__(self, seed: int, rank: int, patches: int):
-        self.seed, self.rank, self.patches, self.epoch, self.step = seed, rank, patches, 0, 0
+    def __init__(self, seed: int, rank: int, world: int, patches: int):
+        self.seed, self.rank, self.world, self.patches = seed, rank, world, patches
+        self.epoch, self.step = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self.step = epoch, 0
 
     def __call__(self, net, x: torch.Tensor, y: torch.Tensor, rows=None) -> dict:
-        g = torch.Generator().manual_seed(
-            int(np.random.SeedSequence([self.seed, self.rank, self.epoch, self.step]).generate_state(1)[0]))
+        # the 0 stands where the rank once was: one-process runs keep their masks
+        g = torch.Generator().manual_seed(keyed_seed(self.seed, 0, self.epoch, self.step))
         self.step += 1
-        loss, _, _ = net(x, torch.rand(len(x), self.patches, generator=g).to(x.device))
+        n = len(x)
+        noise = torch.rand(n * self.world, self.patches, generator=g)[self.rank * n:(self.rank + 1) * n]
+        loss, _, _ = net(x, noise.to(x.device))
         return {"loss": loss}
 
 
@@ -62,7 +67,7 @@ def _optimizer(cfg: PretrainConfig, mae: MaskedAutoencoder) -> torch.optim.Optim
 def init_or_resume(cfg: PretrainConfig, data: TrainData, run: RunFolder, env: DistEnv):
     if (run.last / CARD).is_file():
         cfg.require_resumable(run.config, "pre-training run")
-        classifier, card = load_checkpoint(run.last)
+        classifier, card = load_checkpoint(run.last, **regularisation(cfg))
         mae = _build(cfg, classifier)
         mae.load_state_dict({**mae.state_dict(), **read_tensors(run.last / DECODER)})
         opt = _optimizer(cfg, mae)
@@ -138,7 +143,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     net = wrap(mae, env)
     dataset = CachedImages(data.images, data.labels, data.indices("train"), AugmentConfig(),
                            cfg.seed)
-    objective = MaskingObjective(cfg.seed, env.rank, mae.grid ** 2)
+    objective = MaskingObjective(cfg.seed, env.rank, env.world, mae.grid ** 2)
     for epoch in range(state["epoch"], cfg.epochs):
         rec = run_epoch(cfg, epoch, net, opt, objective, dataset, data, env, show)
         if env.is_main:

@@ -59,6 +59,9 @@ class MaskedAutoencoder(nn.Module):
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         vit.pos_embed.data.copy_(sincos_2d(dim, self.grid, cls_token=True))
         vit.pos_embed.requires_grad_(False)
+        # The classification head takes no part in reconstruction: frozen, it stays out of the
+        # optimizer and out of DDP's gradient reduction (which fails on parameters left unused).
+        vit.head.requires_grad_(False)
         self.decoder_embed = nn.Linear(dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         self.register_buffer("decoder_pos", sincos_2d(decoder_dim, self.grid, cls_token=True))

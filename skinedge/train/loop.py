@@ -24,7 +24,7 @@ from ..atomic import write_json
 from ..card import ModelCard
 from ..checkpoint import (read_tensors, CARD, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
                           save_checkpoint)
-from ..data.augment import AugmentConfig
+from ..data.augment import AugmentConfig, keyed_seed
 from ..data.batches import CachedImages, epoch_order, rank_batches
 from ..distributed import DistEnv, global_batch_norm
 from ..errors import ConfigError
@@ -57,12 +57,16 @@ def task_weights(cfg, data: TrainData) -> torch.Tensor | None:
                         dtype=torch.float32)
 
 
+def regularisation(cfg) -> dict:
+    """The model options that training needs and a checkpoint's card does not record."""
+    return {"drop_rate": cfg.drop_rate, "drop_path": getattr(cfg, "drop_path", 0.0)}
+
+
 def new_model(cfg: TrainConfig, data: TrainData):
     """A fresh model normalised with the training images' statistics, and its card."""
     mean, std = channel_stats(data.images, data.indices("train"))
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, cfg.img_size, mean, std, drop_rate=cfg.drop_rate,
-                         drop_path=getattr(cfg, "drop_path", 0.0))
+    model = create_model(cfg.model, cfg.img_size, mean, std, **regularisation(cfg))
     card = ModelCard(architecture=cfg.model, input_size=cfg.img_size, mean=tuple(mean),
                      std=tuple(std), params=sum(p.numel() for p in model.parameters()),
                      flops=count_flops(model, cfg.img_size))
@@ -181,7 +185,7 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
     (with ``--init`` weights when given)."""
     if (run.last / CARD).is_file():
         cfg.require_resumable(run.config)
-        model, card = load_checkpoint(run.last)
+        model, card = load_checkpoint(run.last, **regularisation(cfg))
         state = json.loads((run.last / STATE).read_text())
         opt = make_optimizer(cfg, model)
         load_optimizer_tensors(opt, read_tensors(run.last / OPTIMIZER))
@@ -213,6 +217,9 @@ def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: Cached
     """One epoch of optimizer steps; returns the mean of every loss part and the speed."""
     if hasattr(objective, "set_epoch"):  # objectives with their own randomness (MAE masks)
         objective.set_epoch(epoch)
+    # Dropout, drop path and mixup/cutmix draw from the global RNG: seeded per (seed, epoch,
+    # rank), an epoch resumed after a kill draws exactly what the uninterrupted run drew.
+    torch.manual_seed(keyed_seed(cfg.seed, epoch, env.rank))
     # With synthetic images an epoch still draws one sample per *real* training image:
     # the same optimizer steps as a real-only run, so a comparison isolates the data.
     order = epoch_order(data.labels[data.indices("train")], cfg.seed, epoch,

@@ -28,14 +28,16 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, mixup: float, cutmix: float):
     images, the partner labels and the share ``lam`` of the original labels."""
     if not (mixup or cutmix):
         return x, y, 1.0
-    perm = torch.randperm(len(x), device=x.device)
-    use_cut = cutmix > 0 and (mixup <= 0 or torch.rand(()) < 0.5)
-    lam = float(np.random.beta(cutmix, cutmix) if use_cut else np.random.beta(mixup, mixup))
+    # every draw from torch's global RNG, which the epoch loop seeds (resume is bitwise)
+    perm = torch.randperm(len(x)).to(x.device)
+    use_cut = cutmix > 0 and (mixup <= 0 or bool(torch.rand(()) < 0.5))
+    a = torch.tensor(float(cutmix if use_cut else mixup))
+    lam = float(torch.distributions.Beta(a, a).sample())
     if not use_cut:
         return lam * x + (1 - lam) * x[perm], y[perm], lam
     s = x.shape[-1]
     cut = int(s * (1 - lam) ** 0.5)
-    cy, cx = np.random.randint(s), np.random.randint(s)
+    cy, cx = (int(v) for v in torch.randint(s, (2,)))
     y0, y1 = max(cy - cut // 2, 0), min(cy + cut // 2, s)
     x0, x1 = max(cx - cut // 2, 0), min(cx + cut // 2, s)
     x = x.clone()
