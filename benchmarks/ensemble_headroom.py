@@ -30,8 +30,15 @@ def probs_of(run: Path, images: dict, work: Path, views: int) -> dict[str, np.nd
     from skinedge.models.views import with_views
 
     cache = work / f"{run.name}_v{views}.npz"
+    # keyed by the weights' sha256 too: a run made again (same name) is scored again
+    card = run / "best" / "card.json"
+    sha = json.loads(card.read_text())["artifact_sha256"]
     if cache.is_file():
-        return dict(np.load(cache))
+        cached = dict(np.load(cache))
+        key = str(cached.pop("sha256", ""))
+        legacy = not key and cache.stat().st_mtime > card.stat().st_mtime  # cached before the key
+        if key == sha or legacy:
+            return cached
     model, _ = load_checkpoint(run / "best")
     model = with_views(model.eval(), views)
     out = {}
@@ -39,7 +46,7 @@ def probs_of(run: Path, images: dict, work: Path, views: int) -> dict[str, np.nd
         logits = torch.from_numpy(predict_logits(model, arr, np.arange(len(arr)), 64))
         out[side] = logits.softmax(-1).numpy()
     tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
+    np.savez(tmp, **out, sha256=np.array(sha))
     tmp.replace(cache)
     return out
 
