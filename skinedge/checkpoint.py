@@ -120,8 +120,8 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> None:
 
 def load_checkpoint(folder: Path, **regularisation) -> tuple[SkinClassifier, ModelCard]:
     """Build the card's architecture and load its weights as float32 in eval mode.
-    ``regularisation`` (drop_rate, drop_path) is for a run that resumes training: the card
-    does not record it, and weights alone would bring the model back without it."""
+    ``regularisation`` (drop_rate, drop_path) is for a run that resumes training: the model
+    is built from the card's architecture alone and would otherwise resume without them."""
     folder = Path(folder)
     card = read_card(folder)
     verify_checkpoint(folder, card)

@@ -58,7 +58,8 @@ def task_weights(cfg, data: TrainData) -> torch.Tensor | None:
 
 
 def regularisation(cfg) -> dict:
-    """The model options that training needs and a checkpoint's card does not record."""
+    """The model options that only training uses (``load_checkpoint`` builds models without
+    them): a resumed run must pass them again."""
     return {"drop_rate": cfg.drop_rate, "drop_path": getattr(cfg, "drop_path", 0.0)}
 
 
