@@ -13,6 +13,12 @@ for d in "$RUN"/*/; do
         [[ -f "$d/$f" ]] && cp "$d/$f" "$DEST/$name/"
     done
 done
+# Runs redone after the resume bug (0e57915), kept for comparison: metrics and config only.
+for d in "$RUN"/_resumed_without_dropout/*/; do
+    [[ -f "$d/metrics.json" ]] || continue
+    mkdir -p "$DEST/_resumed_without_dropout/$(basename "$d")"
+    cp "$d/config.json" "$d/metrics.json" "$DEST/_resumed_without_dropout/$(basename "$d")/"
+done
 # The MAE runs behind (d) and (e): config, last state (loss history), curves, reconstructions.
 for name in pretrain pretrain_synth; do
     [[ -f "$RUN/$name/last/trainer_state.json" ]] || continue
