@@ -6,8 +6,9 @@
 # Back come the student's best checkpoint (mobilenetv4_conv_small, 10 MB, card included), the
 # curves, the cards and the log; not the ViT-B's weights (340 MB). With TEACH=1 the teacher's
 # logits for every training image under 8 fixed views (`skinedge teach`, about 1 MB) come back
-# as well, for `skinedge distill --teacher-labels` here; on the CPU ablation that cached path
-# did worse than a live teacher (README, arm (f')), so the student is distilled there.
+# as well, for `skinedge distill --teacher-labels` here. On the CPU ablation that cached path
+# came out level with a live teacher (README, arm (f')); the live teacher costs little on a
+# GPU and keeps the student's augmented view, so the student is distilled there.
 #
 # Each stage runs under a time budget (seconds): a stage cut short keeps its best epoch so
 # far (checkpoints are written every epoch), and the next stage starts from it; the log says so.
