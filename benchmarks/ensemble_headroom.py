@@ -31,13 +31,10 @@ def probs_of(run: Path, images: dict, work: Path, views: int) -> dict[str, np.nd
 
     cache = work / f"{run.name}_v{views}.npz"
     # keyed by the weights' sha256 too: a run made again (same name) is scored again
-    card = run / "best" / "card.json"
-    sha = json.loads(card.read_text())["artifact_sha256"]
+    sha = json.loads((run / "best" / "card.json").read_text())["artifact_sha256"]
     if cache.is_file():
         cached = dict(np.load(cache))
-        key = str(cached.pop("sha256", ""))
-        legacy = not key and cache.stat().st_mtime > card.stat().st_mtime  # cached before the key
-        if key == sha or legacy:
+        if str(cached.pop("sha256", "")) == sha:
             return cached
     model, _ = load_checkpoint(run / "best")
     model = with_views(model.eval(), views)
