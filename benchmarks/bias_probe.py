@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from skinedge.metrics import balanced_accuracy
+
 DATA = "../shared/data/ham10000"
 GRID = np.linspace(-2, 2, 41)
 
 
 def balanced(y: np.ndarray, scores: np.ndarray) -> float:
-    from skinedge.metrics import balanced_accuracy
-
     return balanced_accuracy(y, scores.argmax(1))
 
 
