@@ -11,6 +11,7 @@ Usage: python benchmarks/mae_teacher_report.py RUN [--plot PNG] [--bench BENCH_J
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import statistics
@@ -36,22 +37,55 @@ METRICS = [("val_bal", "val bal-acc"), ("test_bal", "test bal-acc"), ("f1", "mac
 
 
 def rows(root: Path) -> list[dict]:
+    """One row per run folder under ROOT with a metrics.json: a live run (runs/mae_teacher,
+    its card in best/) or the committed copy that sync_results.sh keeps (card.json beside the
+    metrics, or, for copies made before cards were kept, the architecture and size from
+    config.json and the FLOPs counted again). Plus the 8-view rows kept as RUN/tta8.json."""
     out = []
     for m in sorted(root.glob("*/metrics.json")):
         doc = json.loads(m.read_text())
         t, v = doc["test"], doc["val"]
-        card = json.loads((m.parent / "best" / "card.json").read_text())
+        arch, size, flops = card_facts(m.parent)
         out.append({"run": m.parent.name, "arm": re.sub(r"_s\d+$", "", m.parent.name),
-                    "arch": card["architecture"], "size": card["input_size"], "gflops": card["flops"] / 1e9,
+                    "arch": arch, "size": size, "gflops": flops / 1e9,
                     "epochs": len(doc["history"]), "val_bal": v["balanced_accuracy"],
                     "test_bal": t["balanced_accuracy"], "f1": t["macro_f1"], "auc": t["auc_ovr"],
                     "mel": t["per_class"]["mel"]["recall"], "n": t["n"], "views": 1})
+    for f in sorted(root.glob("*/tta8.json")):
+        base = next((r for r in out if r["run"] == f.parent.name), None)
+        if base is not None:
+            out.append({**base, **{k: v for k, v in json.loads(f.read_text()).items() if k in ROW_KEYS},
+                        "run": f"{base['run']}_tta8", "arm": f"{base['arm']}_tta8",
+                        "gflops": 8 * base["gflops"], "views": 8})
     return out
+
+
+ROW_KEYS = ("val_bal", "test_bal", "f1", "auc", "mel", "n")
+
+
+def card_facts(folder: Path) -> tuple[str, int, int]:
+    """(architecture, input size, FLOPs) of a run's best checkpoint."""
+    for card in (folder / "best" / "card.json", folder / "card.json"):
+        if card.is_file():
+            c = json.loads(card.read_text())
+            return c["architecture"], c["input_size"], c["flops"]
+    cfg = json.loads((folder / "config.json").read_text())
+    arch = cfg.get("model") or cfg.get("student") or cfg["arch"]
+    return arch, cfg["img_size"], counted_flops(arch, cfg["img_size"])
+
+
+@functools.lru_cache(maxsize=None)
+def counted_flops(arch: str, size: int) -> int:
+    from skinedge.models.build import create_model
+    from skinedge.models.classifier import count_flops
+
+    return count_flops(create_model(arch, size, (0.5,) * 3, (0.5,) * 3), size)
 
 
 def view_rows(root: Path, rs: list[dict], cache: Path, data: str) -> list[dict]:
     """A row per run whose 8-view probabilities are cached: its figures with the dihedral
-    average, the best checkpoint unchanged (8x its FLOPs)."""
+    average, the best checkpoint unchanged (8x its FLOPs). Each is also written to
+    ROOT/RUN/tta8.json, so the committed results rebuild the row without the cache."""
     import numpy as np
 
     from skinedge.data import read_ham10000
@@ -59,7 +93,7 @@ def view_rows(root: Path, rs: list[dict], cache: Path, data: str) -> list[dict]:
     from skinedge.labels import CLASSES
     from skinedge.metrics import classification_metrics
 
-    found = [(r, cache / f"{r['run']}_v8.npz") for r in rs]
+    found = [(r, cache / f"{r['run']}_v8.npz") for r in rs if r["views"] == 1]
     found = [(r, f) for r, f in found if f.is_file()]
     if not found:
         return []
@@ -69,11 +103,19 @@ def view_rows(root: Path, rs: list[dict], cache: Path, data: str) -> list[dict]:
     out = []
     for r, f in found:
         probs = np.load(f)
+        card = next((c for c in (root / r["run"] / "best" / "card.json", root / r["run"] / "card.json")
+                     if c.is_file()), None)
+        if card is None or str(probs["sha256"]) != json.loads(card.read_text())["artifact_sha256"]:
+            continue  # probabilities of another checkpoint of that name (or of unknown weights)
         v, t = (classification_metrics(labels[s], probs[s], CLASSES) for s in ("val", "test"))
-        out.append({**r, "run": f"{r['run']}_tta8", "arm": f"{r['arm']}_tta8",
-                    "gflops": 8 * r["gflops"], "views": 8, "val_bal": v["balanced_accuracy"],
-                    "test_bal": t["balanced_accuracy"], "f1": t["macro_f1"], "auc": t["auc_ovr"],
-                    "mel": t["per_class"]["mel"]["recall"], "n": t["n"]})
+        row = {"val_bal": v["balanced_accuracy"], "test_bal": t["balanced_accuracy"],
+               "f1": t["macro_f1"], "auc": t["auc_ovr"], "mel": t["per_class"]["mel"]["recall"],
+               "n": t["n"]}
+        (root / r["run"] / "tta8.json").write_text(json.dumps(
+            {**row, "source": f"8-view probabilities {f.name} of the checkpoint with sha256 "
+             f"{str(probs['sha256'])}"}, indent=2) + "\n")
+        out.append({**r, **row, "run": f"{r['run']}_tta8", "arm": f"{r['arm']}_tta8",
+                    "gflops": 8 * r["gflops"], "views": 8})
     return out
 
 
@@ -180,7 +222,8 @@ def main() -> None:
     a = p.parse_args()
     rs = rows(a.run)
     if a.views_cache:
-        rs += view_rows(a.run, rs, a.views_cache, a.data)
+        fresh = view_rows(a.run, rs, a.views_cache, a.data)
+        rs = [r for r in rs if r["run"] not in {f["run"] for f in fresh}] + fresh
     if a.readme:
         print("\n".join(readme_table(rs, pte_latency(a.bench))))
         return
@@ -191,8 +234,9 @@ def main() -> None:
               f"{r['f1']:.4f} | {r['auc']:.4f} | {r['mel']:.3f} | {r['n']} |")
     print("\nMean ± sample standard deviation over seeds:\n")
     print("\n".join(arm_table(rs, pte_latency(a.bench))))
-    pre = a.run / "pretrain" / "last" / "trainer_state.json"
-    if pre.is_file():
+    pre = next((f for f in (a.run / "pretrain" / "last" / "trainer_state.json",
+                            a.run / "pretrain" / "trainer_state.json") if f.is_file()), None)
+    if pre is not None:
         st = json.loads(pre.read_text())
         print(f"\nMAE: {st['epoch']} epochs, best val masked-patch loss {st['best']:.4f}")
     if a.plot:

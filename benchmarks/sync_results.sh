@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Copy the small, finished outputs of the ablation runs (config, metrics, curves, confusion
-# matrix; no weights) from RUN into benchmarks/results/mae_teacher/, then rebuild the report.
+# Copy the small, finished outputs of the ablation runs (config, metrics, card, curves,
+# confusion matrix; no weights) from RUN into benchmarks/results/mae_teacher/, then rebuild the
+# report from that folder alone: RUN (runs/, ignored) does not outlive a session here, so the
+# committed copy is what every later table is built from.
 # Usage: bash benchmarks/sync_results.sh [RUN]
 set -euo pipefail
 RUN=${1:-runs/mae_teacher}
@@ -12,6 +14,7 @@ for d in "$RUN"/*/; do
     for f in config.json metrics.json training_curves.png confusion_test.png; do
         [[ -f "$d/$f" ]] && cp "$d/$f" "$DEST/$name/"
     done
+    [[ -f "$d/best/card.json" ]] && cp "$d/best/card.json" "$DEST/$name/card.json"
 done
 # Runs redone after the resume bug (0e57915), kept for comparison: metrics and config only.
 for d in "$RUN"/_resumed_without_dropout/*/; do
@@ -23,7 +26,7 @@ done
 for name in pretrain pretrain_synth; do
     [[ -f "$RUN/$name/last/trainer_state.json" ]] || continue
     mkdir -p "$DEST/$name"
-    cp "$RUN/$name/config.json" "$RUN/$name/last/trainer_state.json" "$DEST/$name/"
+    cp "$RUN/$name/config.json" "$RUN/$name/split.json" "$RUN/$name/last/trainer_state.json" "$DEST/$name/"
     for f in training_curves.png reconstructions.png; do
         [[ -f "$RUN/$name/$f" ]] && cp "$RUN/$name/$f" "$DEST/$name/"
     done
@@ -46,5 +49,5 @@ bench=()  # the int8 .pte latency column, from benchmarks/ablation_latency.sh (q
 [[ -f "$DEST/pte_latency.json" ]] && bench=(--bench "$DEST/pte_latency.json")
 views=()  # the ARM_tta8 rows: `python benchmarks/ensemble_headroom.py --views 8 --arms student_plain student_kd`
 [[ -d runs/ensemble_headroom ]] && views=(--views-cache runs/ensemble_headroom)
-python benchmarks/mae_teacher_report.py "$RUN" --plot "$DEST/ablation.png" "${bench[@]}" "${views[@]}" > "$DEST/report.md"
+python benchmarks/mae_teacher_report.py "$DEST" --plot "$DEST/ablation.png" "${bench[@]}" "${views[@]}" > "$DEST/report.md"
 cat "$DEST/report.md"

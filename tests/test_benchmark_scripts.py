@@ -74,3 +74,35 @@ def test_latency_column_tells_the_8_view_artifact_apart(tmp_path):
     sel = [{"val_bal": 0.5, "test_bal": 0.6, "f1": 0.4, "auc": 0.9, "mel": 0.5, "gflops": 0.98,
             "arch": "mobilenetv4_conv_small", "size": 128, "views": 8}]
     assert report.arm_cells(sel, report.pte_latency(bench), 3).endswith("| 0.980 | 3.10 |")
+
+
+def _metrics(bal: float) -> dict:
+    side = {"balanced_accuracy": bal, "macro_f1": 0.4, "auc_ovr": 0.9, "n": 10,
+            "per_class": {"mel": {"recall": 0.5}}}
+    return {"val": side, "test": side, "history": [{}, {}]}
+
+
+def test_the_committed_results_alone_rebuild_the_rows(tmp_path):
+    """runs/ does not outlive a session: the table must come from the copies sync_results.sh
+    keeps (metrics + card, or metrics + config for older copies) and the kept 8-view rows."""
+    report = _script("mae_teacher_report")
+    a, b = tmp_path / "student_kd_s0", tmp_path / "student_kd_s1"
+    for d, bal in ((a, 0.6), (b, 0.5)):
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps(_metrics(bal)))
+    (a / "card.json").write_text(json.dumps({"architecture": "mobilenetv4_conv_small",
+                                             "input_size": 128, "flops": 122_000_000}))
+    (b / "config.json").write_text(json.dumps({"model": "mobilenetv4_conv_small", "img_size": 32}))
+    (a / "tta8.json").write_text(json.dumps({"val_bal": 0.61, "test_bal": 0.62, "f1": 0.41,
+                                             "auc": 0.91, "mel": 0.55, "n": 10, "source": "x"}))
+    rs = {r["run"]: r for r in report.rows(tmp_path)}
+    assert set(rs) == {"student_kd_s0", "student_kd_s1", "student_kd_s0_tta8"}
+    assert rs["student_kd_s0"]["gflops"] == pytest.approx(0.122)
+    from skinedge.models.build import create_model
+    from skinedge.models.classifier import count_flops
+    want = count_flops(create_model("mobilenetv4_conv_small", 32, (0.5,) * 3, (0.5,) * 3), 32)
+    assert rs["student_kd_s1"]["gflops"] == pytest.approx(want / 1e9) and want > 0
+    v8 = rs["student_kd_s0_tta8"]
+    assert (v8["arm"], v8["views"], v8["test_bal"]) == ("student_kd_tta8", 8, 0.62)
+    assert v8["gflops"] == pytest.approx(8 * 0.122)
+    assert "source" not in v8
