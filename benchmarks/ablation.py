@@ -1,6 +1,7 @@
 """The issue-10 ablation at CPU scale: a queue of training runs, several side by side (one
 thread each), resumable. Rerun the same command after a kill: finished runs (metrics.json
-present) are skipped, unfinished ones resume from their last epoch.
+present) are skipped, unfinished ones resume from their last epoch. Each finished run's small
+results are copied into benchmarks/results/ at once (sync_results.sh): commit them.
 
 Arms (all mobilenetv4_conv_small students at 128 px, 10 epochs, the shipped split):
   student_plain_sN   no teacher (today's recipe, short)
@@ -168,6 +169,9 @@ def running(done: Path) -> bool:
                           capture_output=True).returncode == 0
 
 
+SYNC = threading.Lock()  # one sync_results.sh at a time (two lanes may finish together)
+
+
 def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
@@ -224,6 +228,10 @@ def run_job(name: str, cmd: list[str], done: Path, run: Path, env: dict) -> None
     with open(run / f"{name}.log", "a") as log:
         rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     print(f"[end {time.strftime('%H:%M:%S')}] {name}: exit {rc}", flush=True)
+    if rc == 0:  # runs/ does not outlive a session here: copy the small results at once
+        with SYNC:
+            subprocess.call(["bash", "benchmarks/sync_results.sh", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main() -> None:

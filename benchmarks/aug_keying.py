@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def report(root: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     print("| run | train loss min (epoch) | train loss last | rise | val bal-acc best | test bal-acc |")
     print("|---|---|---|---|---|---|")
+    per_keying: dict[str, list[tuple[float, float, float]]] = {}
     for m in sorted(root.glob("*/metrics.json")):
         doc = json.loads(m.read_text())
         loss = [h["train_loss"] for h in doc["history"]]
@@ -52,9 +54,19 @@ def report(root: Path) -> None:
         print(f"| {m.parent.name} | {loss[lo]:.3f} ({lo + 1}) | {loss[-1]:.3f} | "
               f"{loss[-1] - loss[lo]:+.3f} | {doc['val']['balanced_accuracy']:.4f} | "
               f"{doc['test']['balanced_accuracy']:.4f} |")
-        style = "-" if m.parent.name.startswith("draw") else "--"
+        keying = "draw" if "_draw_" in m.parent.name else "image"
+        per_keying.setdefault(keying, []).append(
+            (loss[-1] - loss[lo], doc["val"]["balanced_accuracy"], doc["test"]["balanced_accuracy"]))
+        style = "-" if keying == "draw" else "--"
         ax[0].plot(range(1, len(loss) + 1), loss, style, label=m.parent.name)
         ax[1].plot([h["val_balanced_accuracy"] for h in doc["history"]], style, label=m.parent.name)
+    print("\nMean ± sample SD over seeds (solid lines: keyed by draw; dashed: by image):\n")
+    print("| keyed by | seeds | loss rise after its minimum | val bal-acc best | test bal-acc |")
+    print("|---|---|---|---|---|")
+    for keying, xs in sorted(per_keying.items()):
+        cells = [f"{statistics.mean(c):.4f}" + (f" ± {statistics.stdev(c):.4f}" if len(c) > 1 else "")
+                 for c in zip(*xs)]
+        print(f"| {keying} | {len(xs)} | " + " | ".join(cells) + " |")
     ax[0].set(title="train loss (label smoothing 0.1)", xlabel="epoch")
     ax[1].set(title="val balanced accuracy", xlabel="epoch")
     ax[0].legend()
