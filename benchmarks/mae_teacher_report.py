@@ -3,6 +3,7 @@
 criterion) and its test figures; per arm the mean and sample standard deviation over seeds.
 
 Usage: python benchmarks/mae_teacher_report.py RUN [--plot PNG] [--bench BENCH_JSON] [--views-cache DIR]
+  RUN: a live run folder (runs/mae_teacher) or the committed copy benchmarks/results/mae_teacher.
   --bench: a `skinedge bench` JSON whose rows give the int8 .pte latency column (batch 1).
   --views-cache: the probabilities `benchmarks/ensemble_headroom.py --views 8` cached per run
     (RUN_v8.npz): each adds a row "ARM_tta8", the same checkpoint with the 8-view average in
@@ -63,12 +64,18 @@ def rows(root: Path) -> list[dict]:
 ROW_KEYS = ("val_bal", "test_bal", "f1", "auc", "mel", "n")
 
 
+def card_of(folder: Path) -> dict | None:
+    """The card of a run's best checkpoint: in best/ (a live run) or beside the metrics (the
+    committed copy); None for copies made before cards were kept."""
+    card = next((c for c in (folder / "best" / "card.json", folder / "card.json") if c.is_file()), None)
+    return json.loads(card.read_text()) if card else None
+
+
 def card_facts(folder: Path) -> tuple[str, int, int]:
     """(architecture, input size, FLOPs) of a run's best checkpoint."""
-    for card in (folder / "best" / "card.json", folder / "card.json"):
-        if card.is_file():
-            c = json.loads(card.read_text())
-            return c["architecture"], c["input_size"], c["flops"]
+    c = card_of(folder)
+    if c is not None:
+        return c["architecture"], c["input_size"], c["flops"]
     cfg = json.loads((folder / "config.json").read_text())
     arch = cfg.get("model") or cfg.get("student") or cfg["arch"]
     return arch, cfg["img_size"], counted_flops(arch, cfg["img_size"])
@@ -103,9 +110,8 @@ def view_rows(root: Path, rs: list[dict], cache: Path, data: str) -> list[dict]:
     out = []
     for r, f in found:
         probs = np.load(f)
-        card = next((c for c in (root / r["run"] / "best" / "card.json", root / r["run"] / "card.json")
-                     if c.is_file()), None)
-        if card is None or str(probs["sha256"]) != json.loads(card.read_text())["artifact_sha256"]:
+        card = card_of(root / r["run"])
+        if card is None or str(probs["sha256"]) != card["artifact_sha256"]:
             continue  # probabilities of another checkpoint of that name (or of unknown weights)
         v, t = (classification_metrics(labels[s], probs[s], CLASSES) for s in ("val", "test"))
         row = {"val_bal": v["balanced_accuracy"], "test_bal": t["balanced_accuracy"],
