@@ -25,8 +25,8 @@ done
 # The MAE runs behind (d) and (e): config, last state (loss history), curves, reconstructions.
 for name in pretrain pretrain_synth; do
     [[ -f "$RUN/$name/last/trainer_state.json" ]] || continue
-    python -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["epoch"] < json.load(open(sys.argv[2]))["epochs"])' \
-        "$RUN/$name/last/trainer_state.json" "$RUN/$name/config.json" || continue  # still running
+    python -c 'import sys; from pathlib import Path; sys.path.insert(0, "benchmarks"); from ablation import finished; sys.exit(not finished(Path(sys.argv[1])))' \
+        "$RUN/$name/last/trainer_state.json" || continue  # still running (the queue's own test)
     mkdir -p "$DEST/$name"
     cp "$RUN/$name/config.json" "$RUN/$name/split.json" "$RUN/$name/last/trainer_state.json" "$DEST/$name/"
     for f in training_curves.png reconstructions.png; do
