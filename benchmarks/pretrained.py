@@ -1,0 +1,146 @@
+"""Issue 23's ablation: ImageNet-pretrained EfficientNet-Lite students and teachers against the
+from-scratch recipe, on the shipped lesion-disjoint split, 3 seeds per arm. A queue of training
+runs, several side by side (one thread each), resumable: rerun the same command after a kill;
+finished runs (metrics.json present) are skipped, unfinished ones resume from their last epoch.
+Each finished run's small results (config, metrics, card, curves) are copied at once into
+benchmarks/results/pretrained/NAME/: commit them (runs/ does not outlive a session here).
+
+Arms (NAME_sSEED):
+  lite0_128   efficientnet_lite0 --init imagenet at 128 px (0.25 GFLOP)
+  lite0_160   the same at 160 px (0.39 GFLOP; the images are 200x150, so 160 is a slight upsample)
+  lite0_192   the same at 192 px (0.56 GFLOP)
+  lite2_260   efficientnet_lite2 --init imagenet at 260 px: the teacher (over the 1 GFLOP budget)
+  kd_lite0_128   lite0 at 128 px distilled from lite2_260 (same seed)
+  kd_mnv4_128    the from-scratch mobilenetv4_conv_small distilled from the same teacher
+
+Recipe of every pretrained arm (the issue's short fine-tune, made resumable): AdamW at 1e-3,
+batch 32, 1 warm-up epoch then cosine, square-root class balancing in the sampler and the loss,
+dropout 0.2 before the head, the package's default augmentation (flips, 90-degree rotations,
+scale crops, colour jitter).
+
+Usage: python benchmarks/pretrained.py [--run runs/pretrained] [--lanes 2] [--seeds 0 1 2]
+                                       [--only NAME ...]   (just these, in this order)
+       python benchmarks/pretrained.py --report            (the table from the committed results)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+DATA = "../shared/data/ham10000"
+SPLIT = "benchmarks/results/mae_teacher/pretrain/split.json"  # the shipped model's split
+RESULTS = Path("benchmarks/results/pretrained")
+EPOCHS = 6
+KEEP = ("config.json", "metrics.json", "training_curves.png", "confusion_test.png")
+
+
+def recipe(arch: str, size: int, seed: int) -> list[str]:
+    return ["--arch", arch, "--init", "imagenet", "--img-size", str(size), "--epochs",
+            str(EPOCHS), "--batch-size", "32", "--lr", "1e-3", "--warmup", "1",
+            "--balance", "sqrt", "--drop-rate", "0.2", "--seed", str(seed)]
+
+
+def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str]]]:
+    """(name, skinedge arguments), in priority order: the students that may ship first."""
+    common = ["--data", DATA, "--split-file", SPLIT, "--no-progress"]
+    out = []
+    for size in (128, 160):
+        out += [(f"lite0_{size}_s{s}", ["train", *recipe("efficientnet_lite0", size, s), *common])
+                for s in seeds]
+    out += [(f"lite0_192_s{s}", ["train", *recipe("efficientnet_lite0", 192, s), *common])
+            for s in seeds]
+    out += [(f"lite2_260_s{s}", ["train", *recipe("efficientnet_lite2", 260, s), *common])
+            for s in seeds]
+    for s in seeds:
+        teacher = str(run / f"lite2_260_s{s}" / "best")
+        out.append((f"kd_lite0_128_s{s}", ["distill", *recipe("efficientnet_lite0", 128, s),
+                                           "--teacher", teacher, *common]))
+        out.append((f"kd_mnv4_128_s{s}", ["distill", "--student", "mobilenetv4_conv_small",
+                                          "--img-size", "128", "--epochs", "10", "--drop-rate",
+                                          "0.2", "--seed", str(s), "--teacher", teacher, *common]))
+    return [(name, [a.replace("--arch", "--student") if args[0] == "distill" else a for a in args])
+            for name, args in out]
+
+
+def keep_results(run: Path, name: str) -> None:
+    """Copy a finished run's small results into benchmarks/results/pretrained/NAME/."""
+    src, dest = run / name, RESULTS / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in KEEP:
+        if (src / f).is_file():
+            shutil.copy2(src / f, dest / f)
+    if (src / "best" / "card.json").is_file():
+        shutil.copy2(src / "best" / "card.json", dest / "card.json")
+
+
+def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    while True:
+        with lock:
+            job = next((j for j in queue if ready(j, run)), None)
+            if job is None:
+                if not queue:
+                    return
+            else:
+                queue.remove(job)
+        if job is None:  # what is left waits for a teacher another lane is training
+            time.sleep(30)
+            continue
+        name, args = job
+        if (run / name / "metrics.json").is_file():
+            keep_results(run, name)
+            continue
+        cmd = [sys.executable, "-m", "skinedge.cli", *args, "--out", str(run / name)]
+        print(f"[start {time.strftime('%H:%M:%S')}] {name}: skinedge {' '.join(args)}", flush=True)
+        with open(run / f"{name}.log", "a") as log:
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        print(f"[end {time.strftime('%H:%M:%S')}] {name}: exit {rc}", flush=True)
+        if rc == 0:
+            keep_results(run, name)
+
+
+def ready(job: tuple, run: Path) -> bool:
+    """A distillation job waits until its teacher's run has finished."""
+    args = job[1]
+    if "--teacher" not in args:
+        return True
+    teacher = Path(args[args.index("--teacher") + 1])
+    return (teacher.parent / "metrics.json").is_file()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", type=Path, default=Path("runs/pretrained"))
+    p.add_argument("--lanes", type=int, default=2, help="runs side by side, one thread each")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--only", nargs="*", help="run only these run names, in this order")
+    p.add_argument("--report", action="store_true", help="print the table of the committed "
+                   "results and write its plot (benchmarks/pretrained_report.py)")
+    a = p.parse_args()
+    if a.report:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from pretrained_report import main as report
+
+        return report(RESULTS)
+    a.run.mkdir(parents=True, exist_ok=True)
+    queue = [j for j in jobs(a.run, a.seeds) if not a.only or j[0] in a.only]
+    if a.only:
+        queue.sort(key=lambda j: a.only.index(j[0]))
+    lock = threading.Lock()
+    lanes = [threading.Thread(target=run_lane, args=(queue, lock, a.run)) for _ in range(a.lanes)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
