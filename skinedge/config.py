@@ -121,11 +121,24 @@ def _parse_tuple(item_type, bounds=(None, None, None, None)):
     return parse
 
 
+class _StoreOnce(argparse.Action):
+    """Stores a flag's value; the same flag given twice with different values is a usage error
+    (``--init imagenet --init RUN/best``: argparse would keep the last one in silence)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_flags_given", {})
+        if self.dest in given and given[self.dest] != values:
+            raise argparse.ArgumentError(self, f"given twice ({given[self.dest]} and {values}); "
+                                         "pass it once")
+        given[self.dest] = values
+        setattr(namespace, self.dest, values)
+
+
 def _flag_kwargs(f, hint, default, help_default: bool) -> dict:
     meta = f.metadata
     kind, item = _base_type(hint)
     choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
-    kw = {"dest": f.name, "help": meta["help"] or None}
+    kw = {"dest": f.name, "help": meta["help"] or None, "action": _StoreOnce}
     bounds = meta.get("bounds", (None,) * 4)
     if kind is tuple:
         kw["type"] = _parse_tuple(item, bounds)
