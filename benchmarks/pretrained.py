@@ -20,6 +20,7 @@ scale crops, colour jitter).
 
 Usage: python benchmarks/pretrained.py [--run runs/pretrained] [--lanes 2] [--seeds 0 1 2]
                                        [--only NAME ...]   (just these, in this order)
+       python benchmarks/pretrained.py --post-only [--only NAME ...]   (the steps after training)
        python benchmarks/pretrained.py --report            (the table from the committed results)
 """
 from __future__ import annotations
@@ -105,6 +106,58 @@ def run_lane(queue: list, lock: threading.Lock, run: Path) -> None:
         print(f"[end {time.strftime('%H:%M:%S')}] {name}: exit {rc}", flush=True)
         if rc == 0:
             keep_results(run, name)
+        if (run / name / "metrics.json").is_file():
+            post(run, name, env)
+
+
+def post(run: Path, name: str, env: dict) -> None:
+    """After training: calibrate on val, export int8 .pte and fp32 .onnx, and score the
+    calibrated checkpoint and the int8 .pte on the test split (the referral operating point,
+    int8's change). Each step is skipped when its output exists, so this resumes too."""
+    folder, dest = run / name, RESULTS / name
+    cli = [sys.executable, "-m", "skinedge.cli"]
+    arts = folder / "artifacts"
+    steps = [
+        (folder / "calibrated" / "card.json",
+         ["calibrate", str(folder / "best"), "--data", DATA, "--out", str(folder / "calibrated")]),
+        (dest / "eval_fp32.json", ["eval", str(folder / "calibrated"), "--data", DATA,
+                                   "--split", "test", "--json", "--bootstrap", "0"]),
+        (arts / "int8.done", ["export", str(folder / "calibrated"), "--target", "executorch",
+                              "--quant", "int8", "--data", DATA, "--no-golden", "--out", str(arts)]),
+        (arts / "fp32.done", ["export", str(folder / "calibrated"), "--target", "onnx",
+                              "--quant", "fp32", "--data", DATA, "--no-golden", "--out", str(arts)]),
+        (dest / "eval_int8.json", ["eval", "INT8", "--data", DATA, "--split", "test", "--json",
+                                   "--bootstrap", "0"]),
+    ]
+    for done, args in steps:
+        if done.is_file():
+            continue
+        if "INT8" in args:
+            ptes = sorted(arts.rglob("*_int8.pte"))
+            if not ptes:
+                print(f"[post] {name}: no int8 .pte (export failed its parity gate?)", flush=True)
+                return
+            args = [str(ptes[0]) if a == "INT8" else a for a in args]
+        with open(run / f"{name}.post.log", "a") as log:
+            out = subprocess.run([*cli, *args], stdout=subprocess.PIPE, stderr=log, env=env,
+                                 text=True)
+        if out.returncode != 0:
+            print(f"[post] {name}: skinedge {args[0]} exit {out.returncode}", flush=True)
+            return
+        if done.suffix == ".json":
+            done.write_text(out.stdout)
+        elif done.suffix == ".done":
+            done.write_text(out.stdout or "ok\n")
+    print(f"[post {time.strftime('%H:%M:%S')}] {name}: calibrated, exported, scored", flush=True)
+
+
+def post_lane(run: Path, names: list[str]) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    for name in names:
+        while not (run / name / "metrics.json").is_file():
+            time.sleep(60)
+        keep_results(run, name)
+        post(run, name, env)
 
 
 def ready(job: tuple, run: Path) -> bool:
@@ -124,7 +177,13 @@ def main() -> None:
     p.add_argument("--only", nargs="*", help="run only these run names, in this order")
     p.add_argument("--report", action="store_true", help="print the table of the committed "
                    "results and write its plot (benchmarks/pretrained_report.py)")
+    p.add_argument("--post-only", action="store_true", help="only the steps after training "
+                   "(calibrate, export, test scores), for each run of the queue as it finishes "
+                   "(beside a queue started before these steps existed)")
     a = p.parse_args()
+    if a.post_only:
+        return post_lane(a.run, [j[0] for j in jobs(a.run, a.seeds)
+                                 if not a.only or j[0] in a.only])
     if a.report:
         sys.path.insert(0, str(Path(__file__).parent))
         from pretrained_report import main as report
