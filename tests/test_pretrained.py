@@ -186,3 +186,19 @@ def test_a_tampered_package_file_stops_train_before_anything_is_written(tmp_path
                 str(tmp_path / "run"), env=env)
     assert r.returncode == 2 and str(fake) in r.stderr and "not the pinned" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_pipeline_student_init_reaches_the_student_stage_and_is_checked_first(tmp_path,
+                                                                               monkeypatch):
+    from skinedge import pipeline
+    from skinedge.train import distill as distill_module
+
+    with pytest.raises(ConfigError, match="no packaged ImageNet weights for "
+                       "'mobilenetv4_conv_small'"):
+        pipeline.PipelineConfig(out=str(tmp_path), preset="smoke", student_init="imagenet")
+    seen = []
+    monkeypatch.setattr(distill_module, "distill", seen.append)
+    cfg = pipeline.PipelineConfig(out=str(tmp_path), preset="smoke", student="efficientnet_lite0",
+                                  student_init="imagenet")
+    pipeline._student(cfg, tmp_path, pipeline.PRESETS["smoke"]["student"])
+    assert (seen[0].model, seen[0].init, seen[0].img_size) == ("efficientnet_lite0", "imagenet", 64)
