@@ -78,12 +78,25 @@ class Benchmark(private val context: Context) {
         ?.split(Regex("\\s+"))?.getOrNull(1)?.toDoubleOrNull()?.div(1024.0) ?: 0.0
 
     private fun deviceInfo(): Map<String, Any> = mapOf(
-        "cpu" to (if (Build.VERSION.SDK_INT >= 31) "${Build.SOC_MANUFACTURER} ${Build.SOC_MODEL}" else Build.HARDWARE),
+        "cpu" to soc(),
         "cores" to Runtime.getRuntime().availableProcessors(),
         "os" to "Android ${Build.VERSION.RELEASE} (API ${Build.VERSION.SDK_INT})",
         "machine" to (Build.SUPPORTED_ABIS.firstOrNull() ?: "unknown"),
         "device" to "${Build.MANUFACTURER} ${Build.MODEL} (${Build.DEVICE})",
     )
+
+    /**
+     * "manufacturer model" of the SoC from API 31 on, else the board name. Build.SOC_* are read
+     * by name because the app also compiles against API 23 (tests/test_android_app.py), which
+     * lacks them; on a phone the result is the same.
+     */
+    private fun soc(): String = if (Build.VERSION.SDK_INT >= 31) {
+        listOf("SOC_MANUFACTURER", "SOC_MODEL").joinToString(" ") {
+            Build::class.java.getField(it).get(null) as String
+        }
+    } else {
+        Build.HARDWARE
+    }
 
     /** As the host writes it: ISO 8601 in UTC, "+00:00". */
     private fun utcNow(): String = SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss'+00:00'", Locale.US)

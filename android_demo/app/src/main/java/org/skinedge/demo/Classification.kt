@@ -1,6 +1,7 @@
 package org.skinedge.demo
 
 import org.skinedge.core.DecodedImage
+import org.skinedge.core.ModelCard
 import org.skinedge.core.ModelImage
 import org.skinedge.core.Prediction
 import org.skinedge.core.Predictor
@@ -12,8 +13,16 @@ class Classification(
     val inferenceMs: Double,
 )
 
-/** Photo -> model image (core) -> logits (ExecuTorch) -> prediction (core). */
-class Classifier(private val model: LoadedModel) {
+/** What the classifier needs of a model: its card, and logits for one input. */
+interface LogitsModel {
+    val card: ModelCard
+
+    /** Logits [K] for one float NCHW input of the card's shape. */
+    fun run(input: FloatArray, shape: LongArray): FloatArray
+}
+
+/** Photo -> model image (core) -> logits (ExecuTorch's [LoadedModel]) -> prediction (core). */
+class Classifier(private val model: LogitsModel) {
     private val predictor = Predictor(model.card)
 
     fun classify(image: DecodedImage): Classification {

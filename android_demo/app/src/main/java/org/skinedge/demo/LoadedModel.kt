@@ -21,13 +21,12 @@ import org.skinedge.core.ModelException
  */
 class LoadedModel private constructor(
     val module: Module,
-    val card: ModelCard,
+    override val card: ModelCard,
     val file: File,
     /** Seconds from the start of loading to the end of the first (probe) inference. */
     val loadSeconds: Double,
-) {
-    /** Logits [K] for one float NCHW input of the card's shape. */
-    fun run(input: FloatArray, shape: LongArray): FloatArray =
+) : LogitsModel {
+    override fun run(input: FloatArray, shape: LongArray): FloatArray =
         module.forward(EValue.from(Tensor.fromBlob(input, shape)))[0].toTensor().dataAsFloatArray
 
     fun close() = module.destroy()
