@@ -343,6 +343,9 @@ def main(cfg, opts: DeviceOptions, as_json: bool) -> int:
     from .importing import import_docs
     from .phone_report import markdown, write
 
+    if cfg.native_runner:
+        raise ConfigError("--native-runner times .pte files on this host; on a phone, use "
+                          "--runner executor_runner --runner-bin PATH (the runner built for it)")
     out = output_folder(cfg.out)
     if opts.import_json:
         doc = import_docs(list(cfg.models), host_info(cfg.threads), opts.platform)

@@ -45,10 +45,18 @@ class BenchConfig(Config):
     timeout_s: float = option(600.0, "seconds per measurement", flag="--timeout",
                               above=0, max=86_400)
     compile_baseline: bool = option(True, "the torch.compile baseline row", flag="--compile")
+    native_runner: str | None = option(None, "a native ExecuTorch runner (native/skinedge_runner, "
+                                       "or executor_runner) that times each .pte beside its "
+                                       "Python-binding row, batch 1 (host runs)",
+                                       flag="--native-runner", metavar="PATH")
     progress: bool = option(True, cli=False)
 
     def __post_init__(self):
         super().__post_init__()
+        if self.native_runner:
+            from .native import check_binary
+
+            check_binary(self.native_runner)
         bad = [t for t in self.targets if t not in TARGETS]
         if bad:
             raise ConfigError(f"unknown target(s) {', '.join(bad)}; choose from {', '.join(TARGETS)}")
@@ -60,6 +68,7 @@ class BenchConfig(Config):
 class Row:
     name: str
     kind: str  # "artifact" (any checkpoint or artifact, on its target's runtime) | "compile"
+    # | "native" (a .pte on the --native-runner binary)
     target: str
     quantization: str
     path: str
@@ -135,6 +144,10 @@ def plan_rows(cfg: BenchConfig, out: Path) -> tuple[list[Row], list]:
         runs, why = get_target(row.target).can_run_here()
         if row.status == "ok" and not runs:
             row.status, row.error = "skipped", why
+    if cfg.native_runner:
+        from .native import native_rows
+
+        rows = native_rows(rows, cfg.batches)
     return [r for r in rows if r.target in cfg.targets], exports
 
 
@@ -153,6 +166,14 @@ def _spawn(row: Row, cfg: BenchConfig, threads: int, with_accuracy: bool) -> dic
             return json.loads(line.removeprefix("BENCH_RESULT "))
     tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
     return {"ok": False, "error": f"worker exited {p.returncode}: {tail[0][:300]}"}
+
+
+def _measure(row: Row, cfg: BenchConfig, threads: int, with_accuracy: bool) -> dict:
+    from .native import KIND, measure
+
+    if row.kind == KIND:
+        return measure(cfg.native_runner, row.path, cfg.warmup, cfg.runs, threads, cfg.timeout_s)
+    return _spawn(row, cfg, threads, with_accuracy)
 
 
 def _record(row: Row, res: dict) -> None:
@@ -177,7 +198,7 @@ def measure_rows(rows: list[Row], cfg: BenchConfig, threads: int) -> None:
                 bar.update(1)
                 continue
             bar.set_postfix_str(f"round {rnd + 1}: {row.name}"[:60])
-            res = _spawn(row, cfg, threads, with_accuracy=rnd == cfg.rounds - 1)
+            res = _measure(row, cfg, threads, with_accuracy=rnd == cfg.rounds - 1)
             bar.update(1)
             if res.get("ok"):
                 _record(row, res)
