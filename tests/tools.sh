@@ -8,7 +8,8 @@
 #   kotlin                 kotlinc (npm kotlin-compiler), android.jar API 23 (bullseye's
 #                          android-sdk-platform-23) and ExecuTorch's Java classes.jar (npm
 #                          react-native-executorch): the Android app compiled, its Kotlin on JUnit
-#   native                 cmake, g++ and ninja for the native ExecuTorch runner (native/)
+#   native                 cmake and g++ for the native ExecuTorch runner (native/), which its
+#                          tests build against the pinned executorch wheel
 # Installs with apt-get when run as root on Debian/Ubuntu; elsewhere it says what is missing and
 # the tests that need it skip with that reason. Downloaded tools are cached in
 # $SKINEDGE_TOOLS (default ~/.cache/skinedge-tools) and reused; each is marked ready only once
@@ -44,10 +45,6 @@ part_apt() {
         want+=(libandroid-json-java)
     command -v javac >/dev/null || want+=(openjdk-17-jdk-headless)
     command -v npm >/dev/null || want+=(nodejs npm)
-    command -v cmake >/dev/null || want+=(cmake)
-    command -v g++ >/dev/null || want+=(g++)
-    command -v ninja >/dev/null || want+=(ninja-build)
-    command -v debootstrap >/dev/null || want+=(debootstrap)
     [ ${#want[@]} -gt 0 ] || return 0
     if is_root_debian; then
         say "installing ${want[*]}"
@@ -102,7 +99,86 @@ part_swift() {
     rm -rf "$dir" && mv "$tmp" "$dir" && touch "$dir/$READY" && say "Swift chroot ready: $dir"
 }
 
+# The Android app's compile (tests/test_android_app.py): kotlinc from npm; the API 23 android.jar
+# from Debian bullseye's libandroid-23-java (android-sdk-platform-23's android.jar is a link to
+# its jar), fetched with `apt-get download` under a private APT_CONFIG so that the machine's own
+# sources stay as they are; ExecuTorch's Java API from the npm tarball of react-native-executorch;
+# bookworm's aapt and framework-res (API 29) to make R.java.
+KOTLIN_COMPILER=kotlin-compiler@2.4.20
+EXECUTORCH_JAVA=react-native-executorch@0.9.3
+BULLSEYE="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main"
+
+bullseye_download() {  # bullseye_download DIR PACKAGE...: the .debs into DIR/debs
+    local a="$1"; shift
+    mkdir -p "$a/state/lists/partial" "$a/cache/archives/partial" "$a/etc/sources.list.d" \
+        "$a/etc/preferences.d" "$a/etc/apt.conf.d" "$a/debs" && touch "$a/state/status" &&
+        echo "$BULLSEYE" > "$a/etc/sources.list" || return 1
+    printf '%s\n' "Dir::State \"$a/state\";" "Dir::State::status \"$a/state/status\";" \
+        "Dir::Cache \"$a/cache\";" "Dir::Etc::SourceList \"$a/etc/sources.list\";" \
+        "Dir::Etc::SourceParts \"$a/etc/sources.list.d\";" \
+        "Dir::Etc::Preferences \"$a/etc/preferences\";" \
+        "Dir::Etc::PreferencesParts \"$a/etc/preferences.d\";" \
+        "Dir::Etc::Parts \"$a/etc/apt.conf.d\";" "APT::Architecture \"amd64\";" \
+        "APT::Sandbox::User \"root\";" > "$a/apt.conf" || return 1
+    APT_CONFIG="$a/apt.conf" apt-get -q update >"$a/log" 2>&1 &&
+        (cd "$a/debs" && APT_CONFIG="$a/apt.conf" apt-get -q download "$@" >>"$a/log" 2>&1)
+}
+
+part_kotlin() {
+    local dir="$TOOLS/android" tmp="$TOOLS/android.partial" log="$TOOLS/android.log" need=()
+    [ -f "$dir/$READY" ] && return 0
+    for tool in npm java apt-get dpkg-deb tar; do command -v $tool >/dev/null || need+=($tool); done
+    if [ ${#need[@]} -gt 0 ]; then
+        fail_note android "Android tools: ${need[*]} missing"; return 0
+    fi
+    if [ ! -x /usr/bin/aapt ] || [ ! -f /usr/share/android-framework-res/framework-res.apk ]; then
+        { is_root_debian && apt_install aapt android-framework-res; } ||
+            say "aapt and android-framework-res (bookworm) are missing: the app's R.java cannot be made"
+    fi
+    say "fetching the Android compile tools into $dir ($KOTLIN_COMPILER, bullseye's android.jar, $EXECUTORCH_JAVA)"
+    mkdir -p "$TOOLS" && rm -f "$TOOLS/android.failed" && rm -rf "$tmp" && mkdir -p "$tmp/executorch-android" "$tmp/android-23"
+    if ! npm install --prefix "$tmp" --no-save --no-audit --no-fund --ignore-scripts \
+            --loglevel=error "$KOTLIN_COMPILER" >"$log" 2>&1; then
+        fail_note android "Android tools: npm install $KOTLIN_COMPILER failed (see $log)"
+        rm -rf "$tmp"; return 0
+    fi
+    if ! (cd "$tmp" && npm pack --silent "$EXECUTORCH_JAVA" >>"$log" 2>&1 &&
+          tar -xzf react-native-executorch-*.tgz -C executorch-android --strip-components=3 \
+              package/android/libs/classes.jar && rm -f react-native-executorch-*.tgz); then
+        fail_note android "Android tools: android/libs/classes.jar from npm $EXECUTORCH_JAVA failed (see $log)"
+        rm -rf "$tmp"; return 0
+    fi
+    if ! { bullseye_download "$tmp/apt" libandroid-23-java &&
+           dpkg-deb -x "$tmp"/apt/debs/libandroid-23-java_*.deb "$tmp/deb" &&
+           cp "$tmp/deb/usr/share/java/com.android.android-23.jar" "$tmp/android-23/android.jar"; }; then
+        cp "$tmp/apt/log" "$TOOLS/android-apt.log" 2>/dev/null
+        fail_note android "Android tools: android.jar from bullseye's libandroid-23-java failed (see $TOOLS/android-apt.log)"
+        rm -rf "$tmp"; return 0
+    fi
+    rm -rf "$tmp/apt" "$tmp/deb"
+    if ! "$tmp/node_modules/kotlin-compiler/bin/kotlinc" -version >>"$log" 2>&1; then
+        fail_note android "Android tools: kotlinc does not run on this Java (see $log)"
+        rm -rf "$tmp"; return 0
+    fi
+    rm -rf "$dir" && mv "$tmp" "$dir" && touch "$dir/$READY" && say "Android compile tools ready: $dir"
+}
+
+part_native() {
+    local want=()
+    command -v cmake >/dev/null || want+=(cmake)
+    command -v g++ >/dev/null || want+=(g++)
+    [ ${#want[@]} -gt 0 ] || return 0
+    if is_root_debian; then
+        say "installing ${want[*]}"
+        apt_install "${want[@]}" || say "could not install ${want[*]}; the native runner tests will skip"
+    else
+        say "missing ${want[*]} (the native runner tests skip)"
+    fi
+}
+
 case " ${parts[*]} " in *" apt "*) part_apt ;; esac
 case " ${parts[*]} " in *" web "*) part_web ;; esac
 case " ${parts[*]} " in *" swift "*) part_swift ;; esac
+case " ${parts[*]} " in *" kotlin "*) part_kotlin ;; esac
+case " ${parts[*]} " in *" native "*) part_native ;; esac
 exit 0

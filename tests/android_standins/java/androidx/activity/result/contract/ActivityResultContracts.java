@@ -5,9 +5,6 @@ import androidx.activity.result.PickVisualMediaRequest;
 
 /** Compile-only stand-in for androidx.activity's ActivityResultContracts: the two the app uses. */
 public final class ActivityResultContracts {
-    private ActivityResultContracts() {
-    }
-
     public static class PickVisualMedia extends ActivityResultContract<PickVisualMediaRequest, Uri> {
         /** A Kotlin object in androidx; a static field reads the same from Kotlin. */
         public static final VisualMediaType ImageOnly = new VisualMediaType();

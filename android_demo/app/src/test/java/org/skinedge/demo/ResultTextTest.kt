@@ -1,9 +1,9 @@
 package org.skinedge.demo
 
 import java.util.Locale
+import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.Assert.assertEquals
-import org.junit.Assert.assertTrue
 import org.junit.Test
 import org.skinedge.core.GoldenImages
 
@@ -38,9 +38,8 @@ class ResultTextTest {
                 wantLines += "  ${longName(top.getJSONObject(i).getString("label"))}: ${percent(top.getJSONObject(i).getDouble("probability"))}"
             }
             want.optionalDouble("malignant_probability")?.let { m ->
-                val task = json.getJSONObject("referral").getString("score")
-                val positives = json.getJSONObject("referral").getJSONObject("tasks").getJSONObject(task).getJSONArray("labels")
-                wantLines += "Malignant (${(0 until positives.length()).joinToString(" + ") { positives.getString(it) }}): ${percent(m)}"
+                // the score's classes as the core read them (a legacy card's included)
+                wantLines += "Malignant (${card.referral!!.positives.joinToString(" + ")}): ${percent(m)}"
             }
             wantLines += when {
                 want.isNull("refer") -> "No referral threshold in this model's card"
@@ -57,14 +56,13 @@ class ResultTextTest {
         val card = GoldenImages.card(GoldenImages.models.first())
         val use = card.json.optJSONObject("intended_use")
         val text = ResultText.intendedUse(card)
-        if (use == null) {
+        if (use == null || use.length() == 0) {  // {}: a card from before intended use
             assertEquals("This model's card states no intended use.", text)
             return
         }
-        val limits = use.getJSONArray("limitations")
+        val limits = use.optJSONArray("limitations") ?: JSONArray()
         assertEquals(listOf(use.getString("summary")) + (0 until limits.length()).map { "• ${limits.getString(it)}" },
             text.lines())
-        assertTrue(limits.length() > 0)
     }
 
     private fun gateText(want: JSONObject): String {
