@@ -13,8 +13,8 @@ from .calibration import apply_card
 from .card import ModelCard
 from .errors import ConfigError, DataError, ModelOutputError, SkinedgeError
 from .layout import DEFAULT_MODEL, SAMPLE_DATA  # noqa: F401  (public: skinedge.api.SAMPLE_DATA)
-from .preprocess import (ImageInput, _display_name, load_image, resize_center_crop,
-                         to_model_input)
+from .preprocess import (ImageInput, ImageLimits, _display_name, load_image,
+                         resize_center_crop, to_model_input)
 from .targets import get_target, target_for_path
 
 
@@ -25,7 +25,7 @@ class Prediction:
     calibrated per the card when ``calibrated`` (else the model's own softmax); top_k: the k
     most probable [(label, probability)]. Calibrated to a real prevalence, a common class (nv)
     can top ``top_k`` while ``label`` names the class the image is most typical of.
-    malignant_probability (akiec + bcc + mel), refer (it is at least ``threshold``, the card's
+    malignant_probability (akiec + bcc + mel, or the card's referral labels), refer (it is at least ``threshold``, the card's
     referral threshold; None without one) and gate (the input gate's verdict: usable,
     reasons, scores; None without one) come from the card (see calibration.py, clinical.py,
     gate.py). For an item that failed (unreadable image, non-finite output, or refused by
@@ -64,6 +64,7 @@ class Classifier:
         self.card: ModelCard = runtime.card
         self.path = path
         self.target = runtime.name
+        self.limits = ImageLimits.of(self.card.image_limits)
 
     def __repr__(self) -> str:
         return f"Classifier({self.path}, target={self.target}, arch={self.card.architecture})"
@@ -79,8 +80,8 @@ class Classifier:
     def _prepare(self, image: ImageInput, name: str | None = None):
         """(uint8 [S, S, 3] model image, (width, height) of the decoded original)."""
         name = _display_name(image, name)  # as model_image names it in errors
-        img = load_image(image, name)
-        return resize_center_crop(img, self.card.input_size, name), img.size
+        img = load_image(image, name, self.limits)
+        return resize_center_crop(img, self.card.input_size, name, self.limits), img.size
 
     def _probabilities(self, images_hwc: np.ndarray, batch_size: int = 32,
                        calibrated: bool = False) -> np.ndarray:
@@ -215,17 +216,16 @@ def _check_top_k(top_k) -> int:
 
 def referral(card: ModelCard, probs: np.ndarray) -> dict:
     """malignant_probability, refer and threshold of calibrated probabilities [K] per the
-    card's ``referral`` field (refer and threshold None without one)."""
-    from .clinical import MALIGNANT, TASKS
-
+    card's ``referral`` field (without one: the sum over its ``malignant_labels``, and refer
+    and threshold None)."""
     ref = card.referral
     task = ref["tasks"][ref["score"]] if ref else None
-    positives = task["labels"] if task else [c for c in MALIGNANT if c in card.labels]
+    positives = task["labels"] if task else card.malignant_labels
     if not positives:
         return {}
     p = float(sum(probs[card.labels.index(c)] for c in positives))
     if task is None:
-        return {"malignant_probability": p} if tuple(positives) == TASKS["malignant"] else {}
+        return {"malignant_probability": p}
     return {"malignant_probability": p, "refer": p >= task["threshold"],
             "threshold": float(task["threshold"])}
 

@@ -3,6 +3,7 @@ writes goes through here (a temporary name beside the target, then one rename)."
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -42,9 +43,18 @@ def replacing(path: str | Path) -> Iterator[Path]:
 
 def _write_error(path: Path, exc: OSError, folder: bool = False) -> OutputError:
     """An OSError met while writing ``path`` (through its temporary name), naming ``path``."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return disk_full(path, exc)
     if not folder and path.is_dir():
         return OutputError(f"{path}: is a folder; give a file name")
     return OutputError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def disk_full(path: str | Path, exc: OSError) -> OutputError:
+    """ENOSPC or EDQUOT while writing ``path``, said as what it is."""
+    why = "over the disk quota" if exc.errno == errno.EDQUOT else "no space left on the device"
+    return OutputError(f"disk full at {path}: {why}; nothing was kept there: free some space "
+                       "or choose another output folder")
 
 
 def output_folder(path: str | Path, flag: str = "--out") -> Path:
@@ -90,8 +100,10 @@ def write_json(path: str | Path, doc, indent: int | None = 2) -> None:
 
 
 def write_folder(dest: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_dir)`` then swap ``tmp_dir`` in for ``dest`` with two renames."""
-    dest = Path(dest)
+    """Call ``write(tmp_dir)`` then swap ``tmp_dir`` in for ``dest`` with two renames. A
+    ``dest`` that is a symbolic link is followed: the folder it names is replaced, the link
+    kept (renaming the link away would leave it behind, and the folder unchanged)."""
+    dest = Path(os.path.realpath(dest)) if Path(dest).is_symlink() else Path(dest)
     tmp, old = _tmp_name(dest), _tmp_name(dest, "old")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,17 @@
 Writes the card's ``calibration`` (temperature + prior correction, calibration.py),
 ``referral`` (malignant and melanoma thresholds for the target sensitivity, clinical.py),
 ``gate`` (input-usability thresholds, gate.py) and, when empty, ``intended_use``. The
-weights and every other file are copied byte for byte; the card is re-sealed (a new integrity
-hash over card + weights) and the folder swapped in whole. Export the calibrated checkpoint:
-every artifact embeds its card, so each runtime applies the same fields.
+weights and every other file and folder are copied byte for byte; the card is re-sealed (a new
+integrity hash over card + weights) and the folder swapped in whole. An existing --out is
+replaced only when it is a sealed checkpoint holding nothing the copy would not replace; a
+symbolic link is followed. A validation split with a class missing or thin is warned about.
+Export the calibrated checkpoint: every artifact embeds its card, so each runtime applies the
+same fields.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -19,6 +23,10 @@ from pathlib import Path
 
 from .config import Config, option
 from .layout import DEFAULT_MODEL
+
+# Fewer validation images of a class than this, and the fitted temperature, thresholds and
+# gate rest on too few of them to trust: calibrate says so (it still writes the card).
+MIN_PER_CLASS = 20
 
 
 @dataclass(frozen=True)
@@ -98,37 +106,100 @@ def calibrate_checkpoint(model: str | Path | None, data: str | Path, out: str | 
                          sensitivity: float = 0.95, prevalence: dict | None = None,
                          prior_correction: bool = True, progress: bool = True) -> dict:
     """Fit the trust fields on ``model``'s validation split and write the checkpoint to ``out``
-    (default: in place); returns the fields written."""
+    (default: in place); returns the fields written. Warns on stderr when the split is thin
+    or the fit makes the validation ECE worse."""
     from .api import load
     from .errors import ConfigError
 
     if not 0 < sensitivity < 1:
         raise ConfigError(f"target sensitivity {sensitivity:g}: must be between 0 and 1 (exclusive)")
-    src = Path(model) if model is not None else DEFAULT_MODEL
+    src = Path(os.path.realpath(model)) if model is not None else DEFAULT_MODEL
     if not (src / "card.json").is_file():
         raise ConfigError(f"{src}: calibrate a checkpoint folder (with card.json), then export "
                           "it: an artifact's card is sealed inside it")
-    dest = Path(out) if out else src
-    if dest.exists() and dest.resolve() != src.resolve() and not (dest / "card.json").is_file():
-        raise ConfigError(f"{dest}: exists and is not a checkpoint folder; --out names a new "
-                          "folder or a checkpoint to replace")
+    dest = Path(os.path.realpath(out)) if out else src
+    check_replaceable(src, dest)
     clf = load(src)
     images, y = _validation(clf, Path(data), progress)
     fields = fit_trust_fields(clf, images, y, sensitivity, prevalence, prior_correction)
+    cal = fields["calibration"]
+    for problem in (_thin_split(clf.labels, y), _worse_ece(cal)):
+        if problem:
+            print(f"skinedge calibrate: warning: {problem}", file=sys.stderr, flush=True)
     write_checkpoint_card(src, dest, clf.card.with_(**fields))
     return fields
 
 
+def check_replaceable(src: Path, dest: Path) -> None:
+    """Refuse, before any work, a ``dest`` that is not ``src`` and that calibrate cannot prove
+    is a checkpoint it may replace: a folder with a sealed card whose hash checks, holding
+    nothing that the copy of ``src`` would not replace (so nothing else is deleted)."""
+    from .checkpoint import read_card, verify_checkpoint
+    from .errors import CheckpointError, ConfigError
+
+    if dest == src or not os.path.lexists(dest):
+        return
+    if not dest.is_dir():
+        raise ConfigError(f"{dest}: exists and is not a folder; --out names a new folder or a "
+                          "checkpoint to replace")
+    try:
+        card = read_card(dest)
+        if not card.integrity_sha256:
+            raise CheckpointError("its card.json has no integrity hash")
+        verify_checkpoint(dest, card)
+    except CheckpointError as exc:
+        raise ConfigError(f"{dest}: exists and is not a sealed skinedge checkpoint ({exc}); "
+                          "--out replaces only a checkpoint, never other files: choose a new "
+                          "folder") from None
+    extra = sorted({p.name for p in dest.iterdir()} - {p.name for p in src.iterdir()})
+    if extra:
+        raise ConfigError(f"{dest}: holds {', '.join(extra[:5])}"
+                          f"{f' and {len(extra) - 5} more' if len(extra) > 5 else ''} beside "
+                          "the checkpoint, which replacing it would delete; move them away or "
+                          "choose a new --out")
+
+
+def _thin_split(labels, y) -> str:
+    """Why the validation classes ``y`` are too few to fit on with confidence ("" if not)."""
+    import numpy as np
+
+    counts = np.bincount(y, minlength=len(labels))
+    missing = [c for c, n in zip(labels, counts) if n == 0]
+    few = [c for c, n in zip(labels, counts) if 0 < n < MIN_PER_CLASS]
+    parts = ([f"no {', '.join(missing)} image"] if missing else []) + (
+        [f"fewer than {MIN_PER_CLASS} validation images of {', '.join(few)}"] if few else [])
+    if not parts:
+        return ""
+    return (f"the validation split holds {len(y)} images, {' and '.join(parts)}: the "
+            "temperature, referral thresholds and gate fitted on it are rough; check them on "
+            "the test split (`skinedge eval --split test`) before relying on them")
+
+
+def _worse_ece(cal: dict) -> str:
+    before, after = cal["val_ece_before"], cal["val_ece_after"]
+    if after <= before:
+        return ""
+    return (f"the fitted calibration raised the validation ECE from {before:.4f} to "
+            f"{after:.4f}: its probabilities fit this split worse than the model's own")
+
+
 def write_checkpoint_card(src: Path, dest: Path, card) -> None:
     """Copy the checkpoint ``src`` to ``dest`` (may be the same folder) with ``card``, sealed;
-    the weights' bytes are copied unchanged. Checked by loading it back."""
+    every other file and folder is copied unchanged (symbolic links as links). Checked by
+    loading it back."""
     from .atomic import write_folder
     from .card import PLACEHOLDER, seal
     from .checkpoint import CARD, SEALED, read_card, verify_checkpoint
 
     def write(tmp: Path) -> None:
         for f in sorted(src.iterdir()):
-            if f.is_file() and f.name != CARD:
+            if f.name == CARD:
+                continue
+            if f.is_symlink():
+                os.symlink(os.readlink(f), tmp / f.name)
+            elif f.is_dir():
+                shutil.copytree(f, tmp / f.name, symlinks=True)
+            else:
                 shutil.copyfile(f, tmp / f.name)
         card.with_(integrity_sha256=PLACEHOLDER).save(tmp / CARD)
         seal(tmp, SEALED, holders=(CARD,))

@@ -24,26 +24,36 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import re
+import stat
 import sys
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .atomic import write_text
 from .calibration import check_calibration
-from .clinical import check_intended_use, check_referral
+from .clinical import check_intended_use, check_malignant_labels, check_referral, default_malignant
 from .errors import CheckpointError
 from .gate import check_gate
 from .labels import CLASS_NAMES, CLASSES
-from .preprocess import INTERPOLATION, RESIZE_POLICY
+from .preprocess import DEFAULT_LIMITS, INTERPOLATION, RESIZE_POLICY, check_image_limits
 
 CARD_SCHEMA = "skinedge.model_card/1"
 INTEGRITY = "skinedge.integrity/1"
 PLACEHOLDER = "0" * 64  # integrity_sha256 while the artifact is being hashed
 MAX_CARD_BYTES = 4 << 20  # a card is a few KB; refuse to read a huge file as one
 MIN_INPUT_SIZE, MAX_INPUT_SIZE, MAX_VIEWS = 16, 2048, 64
+MAX_DEPTH = 32  # a card nests 5 levels (gate.ood.precision rows); refuse absurd nesting
+# Card text is shown as it is (predict, inspect, the apps), so no string in a card may hold a
+# control character (C0/C1, DEL), a format character (direction overrides, zero-width marks) or
+# a line or paragraph separator: with them a label could forge output lines or terminal
+# escapes. Prose fields may break lines with "\n".
+_CONTROL = frozenset(("Cc", "Cf", "Zl", "Zp"))
+PROSE_FIELDS = ("intended_use",)
 # The field as ``to_json`` writes it: what an export patches, and what a reader finds in a
 # file's raw bytes before any parser sees them.
 _SEALED = re.compile(rb'"integrity_sha256": "([0-9a-f]{64})"')
@@ -51,9 +61,26 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Fields that only skinedge versions writing integrity hashes put in a card (the trust fields
 # came after skinedge.integrity/1; `views` did not: exports from before the hash carry it),
 # and the first version whose cards are all sealed.
-SEALED_ERA_FIELDS = ("calibration", "referral", "gate", "intended_use")
+SEALED_ERA_FIELDS = ("calibration", "referral", "gate", "intended_use", "image_limits",
+                     "malignant_labels")
 SEALED_SINCE = (0, 2)
 _warned: set[str] = set()
+
+
+def regular_file(path: Path, what: str = "file") -> None:
+    """CheckpointError unless ``path`` is a regular file (symbolic links followed): a device
+    such as /dev/zero, a pipe or a folder is named as such, never read (it may not end)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise CheckpointError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
+        via = ", through a symbolic link" if os.path.islink(path) else ""
+        raise CheckpointError(f"{path}: not a regular file ({kind}{via}); the {what} must be "
+                              "a plain file")
 
 
 def sha256_file(path: Path) -> str:
@@ -94,6 +121,7 @@ def _file_integrity_sha(path: Path, digest: str) -> str:
     left-to-right replacement, holding back a digest's length at each chunk's end."""
     needle, zeros, keep = digest.encode(), PLACEHOLDER.encode(), len(digest) - 1
     h, pending = hashlib.sha256(), b""
+    regular_file(path)
     try:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 22):
@@ -144,9 +172,10 @@ def seal(path: Path, files: Sequence[str] | None = None,
     return digest
 
 
-def sealed_digests(data: bytes) -> set[str]:
-    """The integrity digests written in a file's raw bytes (one, in a sealed artifact)."""
-    return {m.decode() for m in _SEALED.findall(data)}
+def sealed_fields(data: bytes) -> list[str]:
+    """The integrity digest of every card written in a file's raw bytes, in order (one, in a
+    sealed artifact)."""
+    return [m.decode() for m in _SEALED.findall(data)]
 
 
 def accept_unsealed(path: Path, card: "ModelCard", remedy: str) -> None:
@@ -278,6 +307,55 @@ def _must_be_sealed(d: dict[str, Any]) -> str:
     return ""
 
 
+def printable(text) -> str:
+    """``text`` as a terminal shows it literally, on one line: every character card text may
+    not hold (see _CONTROL; "\\n" included) escaped as Python writes it ("\\n", "\\x1b",
+    "\\u202e"). Every printer of text from a file, a card or a file name goes through this."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ascii(c)[1:-1] if unicodedata.category(c) in _CONTROL else c for c in text)
+
+
+def _first_control(text: str, prose: bool) -> str:
+    """The first character of ``text`` that card text may not hold ("\\n" allowed in prose)."""
+    if text.isprintable():
+        return ""
+    return next((c for c in text if unicodedata.category(c) in _CONTROL
+                 and not (prose and c == "\n")), "")
+
+
+def _text_problem(v, path: str = "", depth: int = 0) -> tuple[str, str] | None:
+    """(where, what) of the first string (key or value) in card document ``v`` holding a
+    control character, or of nesting deeper than MAX_DEPTH; None when there is none."""
+    if depth > MAX_DEPTH:
+        return path, f"nests deeper than {MAX_DEPTH} levels"
+    if isinstance(v, str):
+        c = _first_control(v, path.split(".")[0].split("[")[0] in PROSE_FIELDS)
+        return (path, f"holds a control character ({ascii(c)[1:-1]})") if c else None
+    items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else ()
+    for k, x in items:
+        where = f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}" if path else str(k)
+        if isinstance(k, str) and (c := _first_control(k, False)):
+            return ascii(where)[1:-1], f"has a key holding a control character ({ascii(c)[1:-1]})"
+        found = _text_problem(x, where, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def _check_text(d: dict[str, Any], source: str) -> None:
+    """CheckpointError naming the field whose text could forge output (see _CONTROL)."""
+    found = _text_problem(d)
+    if found:
+        where, problem = found
+        field_name = re.split(r"[.\[]", where)[0]
+        at = f" at {where}" if where != field_name else ""
+        raise CheckpointError(f"{source}: model card field '{field_name}' {problem}{at}; card "
+                              "text is shown as it is, so control characters (line breaks "
+                              "outside prose, terminal escapes, direction marks) are refused")
+
+
 def _check_fields(d: dict[str, Any], source: str) -> None:
     """CheckpointError naming ``source`` and the first field that is malformed."""
     for name, rule in _FIELD_RULES.items():
@@ -291,6 +369,10 @@ def _check_fields(d: dict[str, Any], source: str) -> None:
                               f"({n} labels, {len(names)} names)")
     for name, problem in (("calibration", check_calibration(d.get("calibration", {}), n)),
                           ("referral", check_referral(d.get("referral", {}), d["labels"])),
+                          ("malignant_labels", check_malignant_labels(
+                              d.get("malignant_labels", []), d["labels"])),
+                          ("image_limits", check_image_limits(d.get("image_limits", {}),
+                                                              d["input_size"])),
                           ("gate", check_gate(d.get("gate", {}))),
                           ("intended_use", check_intended_use(d.get("intended_use", {})))):
         if problem:
@@ -326,6 +408,12 @@ class ModelCard:
     referral: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
     intended_use: dict[str, Any] = field(default_factory=dict)
+    # The labels summed into the malignant probability where the card has no referral field
+    # (None: clinical.default_malignant of the labels, resolved on construction), and the
+    # bounds on the work per image (preprocess.ImageLimits; a card may tighten them only).
+    # Both are written so the apps read them from the card; older cards get the defaults.
+    malignant_labels: tuple[str, ...] | None = None
+    image_limits: dict[str, int] = field(default_factory=DEFAULT_LIMITS.to_dict)
     artifact_file: str = ""
     artifact_sha256: str = ""
     artifact_hash_scope: str = "file"
@@ -335,6 +423,10 @@ class ModelCard:
     # Not a card field (never written): why the document it was read from must carry
     # integrity_sha256 ("" when it may be from before integrity hashes; see accept_unsealed).
     must_be_sealed: str = field(default="", repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.malignant_labels is None:
+            object.__setattr__(self, "malignant_labels", default_malignant(self.labels))
 
     @property
     def macs(self) -> int:
@@ -350,6 +442,10 @@ class ModelCard:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def with_(self, **changes) -> "ModelCard":
+        """A copy with ``changes``; new labels keep only the malignant labels they still have."""
+        if "labels" in changes and "malignant_labels" not in changes:
+            changes["malignant_labels"] = tuple(c for c in self.malignant_labels
+                                                if c in changes["labels"])
         return replace(self, **changes)
 
     @classmethod
@@ -363,10 +459,12 @@ class ModelCard:
         missing = required - d.keys()
         if missing:
             raise CheckpointError(f"{source}: model card lacks {', '.join(sorted(missing))}")
+        _check_text(d, source)
         _check_fields(d, source)
         names = {f.name for f in fields(cls)} - {"must_be_sealed"}
         kw = {k: v for k, v in d.items() if k in names}
-        for k in ("mean", "std", "labels", "label_names", "value_range"):
+        kw["image_limits"] = {**DEFAULT_LIMITS.to_dict(), **kw.get("image_limits", {})}
+        for k in ("mean", "std", "labels", "label_names", "value_range", "malignant_labels"):
             if k in kw:
                 kw[k] = tuple(kw[k])
         return cls(**kw, must_be_sealed=_must_be_sealed(d))
@@ -384,6 +482,10 @@ class ModelCard:
                                   "again") from None
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{source}: model card is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise CheckpointError(f"{source}: model card nests too deeply (a card nests at "
+                                  f"most {MAX_DEPTH} levels): not a card skinedge wrote; export "
+                                  "it again") from None
 
     def save(self, path: Path) -> None:
         write_text(path, self.to_json() + "\n")
@@ -391,8 +493,7 @@ class ModelCard:
     @classmethod
     def load(cls, path: Path) -> "ModelCard":
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: model card not found")
+        regular_file(path, "model card")
         if path.stat().st_size > MAX_CARD_BYTES:
             raise CheckpointError(f"{path}: {path.stat().st_size} bytes is too large for a model "
                                   f"card (at most {MAX_CARD_BYTES}); not a JSON card")

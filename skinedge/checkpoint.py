@@ -15,8 +15,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .atomic import write_folder
-from .card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_digest, seal,
-                   sha256_file)
+from .card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_digest, regular_file,
+                   seal, sha256_file)
 from .errors import CheckpointError
 from .models import SkinClassifier, create_model
 
@@ -98,8 +98,7 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> None:
     sha256 alone, with a warning (a card newer than that field must have it: card.py)."""
     folder = Path(folder)
     weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{weights}: weights file not found")
+    regular_file(weights, "weights file")
     if card.integrity_sha256:
         if integrity_digest(folder, card.integrity_sha256, SEALED) == card.integrity_sha256:
             return

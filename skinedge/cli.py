@@ -238,25 +238,26 @@ def _add_predict(sub) -> None:
 
 def _run_predict(a) -> int:
     from .api import load
+    from .card import printable
     from .labels import CLASS_NAMES
 
     o = PredictOptions.from_args(a)
     clf = load(o.model)
     results = clf.predict(a.images, top_k=min(o.top_k, len(clf.labels)))
     if o.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r.to_dict() for r in results], indent=2))  # the exact values
     else:
-        for r in results:
+        for r in results:  # one line per image, as the README promises: names are escaped
             if r.error:
-                print(f"{r.source}: ERROR {r.error}")
+                print(printable(f"{r.source}: ERROR {r.error}"))
                 continue
             top = ", ".join(f"{l} {p:.3f}" for l, p in r.top_k)
-            print(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  [{top}]  "
-                  f"{_trust_text(r)}")  # one line per image, as the README promises
+            print(printable(f"{r.source}: {r.label} ({CLASS_NAMES.get(r.label, r.label)})  "
+                            f"[{top}]  {_trust_text(r)}"))
     if not o.json:
         iu = clf.card.intended_use
-        print(f"intended use: {iu['summary'] if iu else 'not stated in this model card'}",
-              file=sys.stderr)
+        said = iu["summary"] if iu else "not stated in this model card"
+        print(printable(f"intended use: {said}"), file=sys.stderr)
     bad = sum(1 for r in results if r.error)
     if bad:
         print(f"skinedge predict: {bad} of {len(results)} image(s) failed (unreadable, or "
@@ -289,13 +290,14 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(a) -> int:
+    from .card import printable
     from .targets.summary import format_inspection, inspect_artifact
 
     i = inspect_artifact(a.artifact)
     print(json.dumps(i.card.to_dict(), indent=2) if a.json else format_inspection(i))
     if not i.ok:
-        print(f"skinedge inspect: {a.artifact}: " + "; ".join(
-            filter(None, (i.sha256_problem, *i.problems))), file=sys.stderr)
+        print(printable(f"skinedge inspect: {a.artifact}: " + "; ".join(
+            filter(None, (i.sha256_problem, *i.problems)))), file=sys.stderr)
     return 0 if i.ok else 1
 
 

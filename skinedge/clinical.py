@@ -149,6 +149,21 @@ def referral_field(probs: np.ndarray, y: np.ndarray, labels: Sequence[str],
     return out
 
 
+def default_malignant(labels: Sequence[str]) -> tuple[str, ...]:
+    """The card's ``malignant_labels`` when it gives none: MALIGNANT where the model has all
+    three classes, else none (no malignant probability without a referral field)."""
+    return MALIGNANT if set(MALIGNANT) <= set(labels) else ()
+
+
+def check_malignant_labels(v, labels: Sequence[str]) -> str:
+    """'' when ``v`` lists distinct labels of this model (empty: no malignant probability)."""
+    if not isinstance(v, (list, tuple)) or not all(isinstance(c, str) for c in v):
+        return "must be a list of label codes"
+    if len(set(v)) != len(v) or not set(v) <= set(labels):
+        return "must list distinct labels of this model"
+    return ""
+
+
 def check_referral(v, labels: Sequence[str]) -> str:
     """'' when ``v`` is a usable referral field for a card with ``labels`` (or empty)."""
     if v == {}:

@@ -30,6 +30,15 @@ QUANTILE = 0.005  # each tail of the luminance and sharpness ranges fitted on va
 OOD_QUANTILE = 0.99  # validation images under the OOD threshold
 SHRINK = 0.1  # covariance shrinkage toward its diagonal
 _EPS = 1e-6
+# What check_gate admits (and the apps' card checks with it). Every feature lies within
+# +-FEATURE_BOUND (luma statistics in [0, 1], sharpness under 7, edge density over -4), so
+# with precision entries of at most PRECISION_BOUND the OOD score is finite: no hostile card
+# turns it into inf - inf = NaN, which compares false with any threshold.
+MIN_SIDE_RANGE = (1, 65536)
+SHARPNESS_RANGE = (-1.0, 10.0)
+FEATURE_BOUND = 10.0
+PRECISION_BOUND = 1e12
+THRESHOLD_MAX = 1e12
 
 
 def luminance(img: np.ndarray) -> np.ndarray:
@@ -78,8 +87,9 @@ class Verdict:
 
 def ood_score(feats: np.ndarray, ood: Mapping) -> float:
     """Squared Mahalanobis distance of a feature vector from the card's ``ood`` statistics."""
-    d = np.asarray(feats, dtype=np.float64) - np.asarray(ood["mean"])
-    return float(d @ np.asarray(ood["precision"]) @ d)
+    with np.errstate(over="ignore", invalid="ignore"):  # a non-finite score is "not usable"
+        d = np.asarray(feats, dtype=np.float64) - np.asarray(ood["mean"])
+        return float(d @ np.asarray(ood["precision"]) @ d)
 
 
 def assess(img: np.ndarray, size: tuple[int, int], gate: Mapping) -> Verdict:
@@ -100,7 +110,10 @@ def assess(img: np.ndarray, size: tuple[int, int], gate: Mapping) -> Verdict:
     if scores["sharpness"] < gate["sharpness_min"]:
         reasons.append(f"blurred: sharpness {scores['sharpness']:.2f}, under "
                        f"{gate['sharpness_min']:.2f}")
-    if scores["ood"] > gate["ood"]["threshold"]:
+    if not math.isfinite(scores["ood"]):  # NaN > threshold is False: never "usable" on it
+        reasons.append("does not look like a dermoscopic skin image: OOD score not finite "
+                       "(the card's gate statistics are corrupt)")
+    elif scores["ood"] > gate["ood"]["threshold"]:
         reasons.append(f"does not look like a dermoscopic skin image: OOD score "
                        f"{scores['ood']:.1f} over {gate['ood']['threshold']:.1f}")
     return Verdict(not reasons, reasons, {k: round(v, 4) for k, v in scores.items()})
@@ -128,21 +141,34 @@ def fit_gate(images: np.ndarray, min_side: int) -> dict:
 
 
 def check_gate(v) -> str:
-    """'' when ``v`` is a usable gate field (or empty), else what is wrong."""
+    """'' when ``v`` is a usable gate field (or empty), else what is wrong: types, and ranges
+    within which every statistic is finite (the apps' card checks apply the same rules)."""
     if v == {}:
         return ""
     if not isinstance(v, dict):
         return "must be a JSON object (empty: no input gate)"
     lum, ood = v.get("luminance"), v.get("ood")
-    if not isinstance(v.get("min_side"), int) or not isinstance(lum, list) or len(lum) != 2 \
-            or not _numbers(lum) or not _numbers([v.get("sharpness_min")]):
+    if not isinstance(v.get("min_side"), int) or isinstance(v.get("min_side"), bool) \
+            or not isinstance(lum, list) or len(lum) != 2 or not _numbers(lum) \
+            or not _numbers([v.get("sharpness_min")]):
         return "must have min_side (integer), luminance [low, high] and sharpness_min"
+    if not MIN_SIDE_RANGE[0] <= v["min_side"] <= MIN_SIDE_RANGE[1]:
+        return f"must have min_side from {MIN_SIDE_RANGE[0]} to {MIN_SIDE_RANGE[1]} px"
+    if not 0 <= lum[0] <= lum[1] <= 1:
+        return "must have luminance [low, high] with 0 <= low <= high <= 1"
+    if not SHARPNESS_RANGE[0] <= v["sharpness_min"] <= SHARPNESS_RANGE[1]:
+        return f"must have sharpness_min in [{SHARPNESS_RANGE[0]:g}, {SHARPNESS_RANGE[1]:g}]"
     n = len(FEATURES)
     if not isinstance(ood, dict) or ood.get("features") != list(FEATURES) \
             or not _numbers(ood.get("mean"), n) or not _numbers([ood.get("threshold")]) \
             or not isinstance(ood.get("precision"), list) or len(ood["precision"]) != n \
             or not all(_numbers(row, n) for row in ood["precision"]):
         return f"must have ood statistics over the {n} features this version computes"
+    if not all(abs(x) <= FEATURE_BOUND for x in ood["mean"]) \
+            or not all(abs(x) <= PRECISION_BOUND for row in ood["precision"] for x in row) \
+            or not 0 < ood["threshold"] <= THRESHOLD_MAX:
+        return (f"must have ood mean within +-{FEATURE_BOUND:g}, precision within "
+                f"+-{PRECISION_BOUND:g} and a threshold in (0, {THRESHOLD_MAX:g}]")
     return ""
 
 

@@ -12,10 +12,12 @@ is read only as far as its format needs. Accepted value ranges: ``load_image``.
 """
 from __future__ import annotations
 
+import math
 import stat
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Union
+from typing import Mapping, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -39,6 +41,45 @@ MAX_ASPECT_RATIO = 10
 MAX_RESIZED_PIXELS = 16_000_000  # the resized image before the crop: 48 MB of RGB
 # Float values within half a uint8 step outside [0, 1] are rounding noise: they become 0 or 255.
 FLOAT_SLACK = 0.5 / 255
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds on the work per image, checked from the header before anything is decoded. The
+    model card carries them (``image_limits``) so the apps read them from it; a card may
+    tighten them, never loosen them past these defaults (a hostile card cannot make an app
+    decode a bomb)."""
+
+    max_pixels: int = MAX_PIXELS
+    min_side: int = MIN_SIDE
+    max_aspect_ratio: int = MAX_ASPECT_RATIO
+    max_resized_pixels: int = MAX_RESIZED_PIXELS
+
+    @classmethod
+    def of(cls, d: Mapping[str, int] | None) -> "ImageLimits":
+        """The limits of a card's ``image_limits`` (defaults for what it leaves out)."""
+        return cls(**{**asdict(DEFAULT_LIMITS), **(d or {})})
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+def check_image_limits(v, input_size: int) -> str:
+    """'' when ``v`` (a card's ``image_limits``) is usable: known keys, integers from 1 to the
+    default (min_side: to the input size), so a card can only tighten them."""
+    if not isinstance(v, dict):
+        return "must be a JSON object"
+    unknown = sorted(set(v) - set(asdict(DEFAULT_LIMITS)))
+    if unknown:
+        return f"has unknown key(s) {', '.join(unknown)}"
+    for key, value in v.items():
+        top = input_size if key == "min_side" else getattr(DEFAULT_LIMITS, key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+            return f"must have {key} an integer from 1 to {top}"
+    return ""
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
 
@@ -107,19 +148,27 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
         raise DataError(f"{name}: image mode {img.mode} is not supported ({exc})") from None
 
 
-def _check_size(size: tuple[int, int], name: str) -> None:
+def _check_size(size: tuple[int, int], name: str, limits: ImageLimits = DEFAULT_LIMITS) -> None:
     w, h = size
-    if w * h > MAX_PIXELS:
+    if w * h > limits.max_pixels:
         raise DataError(
-            f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {MAX_PIXELS / 1e6:.0f} MP "
-            "limit (possible decompression bomb); downscale it first"
+            f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the "
+            f"{limits.max_pixels / 1e6:g} MP limit (possible decompression bomb); downscale it first"
         )
-    if min(w, h) < MIN_SIDE:
-        raise DataError(f"{name}: image is {w}x{h}, too small to classify (min side {MIN_SIDE} px)")
-    if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
-        raise DataError(f"{name}: image is {w}x{h}, aspect ratio {max(w, h) / min(w, h):.0f}:1, "
-                        f"over the {MAX_ASPECT_RATIO}:1 limit (a lesion photo is about 4:3); "
+    if min(w, h) < limits.min_side:
+        raise DataError(f"{name}: image is {w}x{h}, too small to classify (min side "
+                        f"{limits.min_side} px)")
+    if max(w, h) > limits.max_aspect_ratio * min(w, h):
+        raise DataError(f"{name}: image is {w}x{h}, aspect ratio {aspect_ratio(w, h)}, over the "
+                        f"{limits.max_aspect_ratio}:1 limit (a lesion photo is about 4:3); "
                         "crop it to the lesion first")
+
+
+def aspect_ratio(w: int, h: int) -> str:
+    """The longer side over the shorter, exactly: "1001:100", "25000:1" (never rounded to the
+    limit it breaks)."""
+    g = math.gcd(w, h) or 1
+    return f"{max(w, h) // g}:{min(w, h) // g}"
 
 
 def _read_error(name: str, exc: OSError) -> DataError:
@@ -128,14 +177,14 @@ def _read_error(name: str, exc: OSError) -> DataError:
     return DataError(f"{name}: cannot read the file: {exc.strerror}")
 
 
-def _decode(f, name: str) -> Image.Image:
+def _decode(f, name: str, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
     """An open binary file -> decoded RGB image. Image.open reads only the header it needs to
     identify the format, so the size checks run before the pixels are read."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(f)
-            _check_size(img.size, name)
+            _check_size(img.size, name, limits)
             img.load()
     except UnidentifiedImageError:
         raise DataError(f"{name}: not a readable image (unknown or unsupported format)") from None
@@ -148,7 +197,7 @@ def _decode(f, name: str) -> Image.Image:
     return _to_rgb(ImageOps.exif_transpose(_pnm_as_16_bit(img, name)), name)
 
 
-def _load_file(path: Path, name: str) -> Image.Image:
+def _load_file(path: Path, name: str, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -164,13 +213,13 @@ def _load_file(path: Path, name: str) -> Image.Image:
             if not f.read(1):  # not st_size: /proc and FUSE files may report 0
                 raise DataError(f"{name}: file is empty (0 bytes)")
             f.seek(0)
-            return _decode(f, name)
+            return _decode(f, name, limits)
     except OSError as exc:  # from open() or the first read: permission denied, I/O error
         raise _read_error(name, exc) from None
 
 
-def _from_pil(img: Image.Image, name: str) -> Image.Image:
-    _check_size(img.size, name)
+def _from_pil(img: Image.Image, name: str, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
+    _check_size(img.size, name, limits)
     try:
         img.load()
     except ValueError as exc:  # "Operation on closed image"
@@ -190,7 +239,8 @@ def _display_name(src, name: str | None) -> str:
     return "<array>" if isinstance(src, np.ndarray) else "<input>"
 
 
-def load_image(src: ImageInput, name: str | None = None) -> Image.Image:
+def load_image(src: ImageInput, name: str | None = None,
+               limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
     """Decode ``src`` to an RGB PIL image. Accepted inputs and value ranges:
 
     - a file path (JPEG, PNG, TIFF, ... anything Pillow reads; the first frame);
@@ -203,26 +253,27 @@ def load_image(src: ImageInput, name: str | None = None) -> Image.Image:
     Transparent pixels are composited on white. Values outside these ranges (a float image
     holding 0..255, say) are refused with the range found, never clipped or rescaled silently.
     Raises DataError naming the file for a missing, unreadable, empty, truncated, non-image,
-    too-large, too-small or too-elongated (over MAX_ASPECT_RATIO:1) input.
+    too-large, too-small or too-elongated input (``limits``: the card's, default the SDK's).
     """
     name = _display_name(src, name)
     if isinstance(src, (str, Path)):
-        return _load_file(Path(src), name)
+        return _load_file(Path(src), name, limits)
     if isinstance(src, Image.Image):
-        return _from_pil(src, name)
+        return _from_pil(src, name, limits)
     if isinstance(src, np.ndarray):
-        return _array_to_image(src, name)
+        return _array_to_image(src, name, limits)
     raise DataError(f"{name}: unsupported input type {type(src).__name__}; "
                     "pass a file path, a PIL image or a numpy array")
 
 
-def _array_to_image(arr: np.ndarray, name: str) -> Image.Image:
+def _array_to_image(arr: np.ndarray, name: str,
+                    limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
     """HxW or HxWxC (C in 1, 3, 4) array; uint8, uint16, or float in [0, 1]."""
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise DataError(f"{name}: array of shape {arr.shape} is not HxW or HxWx3/4 (RGB order)")
-    _check_size((arr.shape[1], arr.shape[0]), name)
+    _check_size((arr.shape[1], arr.shape[0]), name, limits)
     if arr.dtype == np.uint8:
         a8 = arr
     elif arr.dtype == np.uint16:
@@ -242,15 +293,17 @@ def resized_shape(w: int, h: int, size: int) -> tuple[int, int]:
     return max(size, round(w * scale)), max(size, round(h * scale))
 
 
-def resize_center_crop(img: Image.Image, size: int, name: str = "<image>") -> np.ndarray:
+def resize_center_crop(img: Image.Image, size: int, name: str = "<image>",
+                       limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     """RGB PIL image -> uint8 array [size, size, 3] by the card's resize policy. Raises
-    DataError, before allocating, when the resized image would exceed MAX_RESIZED_PIXELS."""
+    DataError, before allocating, when the resized image would exceed max_resized_pixels."""
     w, h = img.size
     nw, nh = resized_shape(w, h, size)
-    if nw * nh > MAX_RESIZED_PIXELS:
+    if nw * nh > limits.max_resized_pixels:
         raise DataError(f"{name}: a {w}x{h} image resized to the model's {size} px input would "
                         f"be {nw}x{nh} ({nw * nh / 1e6:.0f} MP) before the crop, over the "
-                        f"{MAX_RESIZED_PIXELS / 1e6:.0f} MP limit; crop it to the lesion first")
+                        f"{limits.max_resized_pixels / 1e6:g} MP limit; crop it to the lesion "
+                        "first")
     img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
     left, top = (nw - size) // 2, (nh - size) // 2
     return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)

@@ -15,7 +15,7 @@ from helpers import run_cli
 
 import skinedge
 from skinedge.api import SAMPLE_DATA
-from skinedge.card import ModelCard
+from skinedge.card import SEALED_ERA_FIELDS, ModelCard
 from skinedge.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
 from skinedge.errors import CheckpointError, ConfigError, SkinedgeError
 from skinedge.models import create_model
@@ -61,8 +61,8 @@ def test_weights_that_do_not_match_the_card_are_refused(tmp_path):
     # With the hashes taken out of an old card, the architecture check still catches it.
     doc = json.loads((tmp_path / "ck" / "card.json").read_text())
     doc["artifact_sha256"] = doc["integrity_sha256"] = ""
-    for newer in ("calibration", "referral", "gate", "intended_use"):  # none in an old card
-        del doc[newer]
+    for newer in SEALED_ERA_FIELDS:  # none in an old card
+        doc.pop(newer, None)
     doc["software"]["skinedge"] = "0.1.0"
     (tmp_path / "ck" / "card.json").write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="do not match the card's architecture"):

@@ -20,9 +20,10 @@ def add_cache(sub) -> None:
     info.add_argument("--json", action="store_true", help="print the same as JSON")
     info.set_defaults(func=_run_info)
     clear = s.add_parser("clear", help="delete every cached entry",
-                         description="Delete the cache's entries (and temporary files of "
-                         "interrupted writes); other files in the folder are left alone. The "
-                         "next command decodes its images again.")
+                         description="Delete the cache's entries (each marked by the JSON file "
+                         "beside it) and the temporary files of interrupted writes; any other "
+                         "file in the folder is left alone, whatever its name. The next command "
+                         "decodes its images again.")
     clear.set_defaults(func=_run_clear)
 
 
@@ -60,11 +61,13 @@ def cache_info() -> dict:
 
 
 def _run_info(a) -> int:
+    from ..card import printable
+
     i = cache_info()
     if a.json:
         print(json.dumps(i, indent=2))
         return 0
-    print(f"location  {i['location']}  ({i['location_from']})")
+    print(printable(f"location  {i['location']}  ({i['location_from']})"))
     print(f"cap       {_size(i['limit_bytes'])}  ({i['limit_from']})")
     print(f"used      {_size(i['bytes'])} in {_entries(len(i['entries']))}")
     for e in i["entries"]:
@@ -74,8 +77,9 @@ def _run_info(a) -> int:
 
 
 def _run_clear(a) -> int:
+    from ..card import printable
     from .cache import cache_root, clear_cache
 
     n, freed = clear_cache()
-    print(f"removed {_entries(n)} ({_size(freed)}) from {cache_root()}")
+    print(printable(f"removed {_entries(n)} ({_size(freed)}) from {cache_root()}"))
     return 0

@@ -3,6 +3,8 @@ guard that keeps backends' console chatter out of skinedge's output."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import importlib
 import importlib.util
 import io
@@ -14,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..atomic import disk_full
 from ..errors import BackendMissingError
 
 CARD_KEY = "skinedge.model_card"
@@ -46,6 +49,21 @@ def installed(module: str, package: str, extra: str = "export") -> tuple[bool, s
     if not found:
         return False, f"{package} is not installed; install it with: pip install 'skinedge[{extra}]'"
     return True, ""
+
+
+def reports_disk_full(export):
+    """Wrap a target's ``export(model, card, dest, ...)``: a disk that fills while it writes is
+    an OutputError "disk full at PATH", which ``skinedge export`` reports as it is (not as a
+    failed conversion, then "failed their parity check")."""
+    @functools.wraps(export)
+    def wrapped(model, card, dest, *args, **kw):
+        try:
+            return export(model, card, dest, *args, **kw)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_full(exc.filename or dest, exc) from None
+            raise
+    return wrapped
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import torch
 from ..card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_digest, seal,
                     sha256_file)
 from ..errors import CheckpointError, SkinedgeError
-from .common import CARD_KEY, example_input, installed, quiet_stderr, require
+from .common import CARD_KEY, example_input, installed, quiet_stderr, reports_disk_full, require
 
 HASH_SCOPE = "mlpackage weight files (Data/com.apple.CoreML/weights)"
 INPUT, LABEL, PROBS = "image", "classLabel", "classLabel_probs"
@@ -74,6 +74,7 @@ def _convert(model, card: ModelCard, recipe):
     return mlmodel
 
 
+@reports_disk_full
 def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
     mlmodel = _convert(model, card, recipe)
     size = card.input_size

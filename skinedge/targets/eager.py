@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import ModelCard
+from ..card import ModelCard, regular_file
 from ..checkpoint import (WEIGHTS, load_checkpoint, read_card as _read_card, save_checkpoint,
                           verify_checkpoint)
 from ..errors import CheckpointError
+from .common import reports_disk_full
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
+@reports_disk_full
 def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
     return save_checkpoint(Path(dest), model, card.with_(format="checkpoint",
                            quantization=recipe.quantization), dtype=DTYPES[recipe.quantization])
@@ -39,6 +41,7 @@ def structure(path: Path) -> dict:
     from safetensors import SafetensorError, safe_open
 
     dtypes, n, weights = Counter(), 0, Path(path) / WEIGHTS
+    regular_file(weights, "weights file")
     try:
         with safe_open(str(weights), "pt") as f:
             for name in f.keys():

@@ -6,8 +6,9 @@ vary too much per image for one static scale). The model card is embedded as a c
 method ``model_card`` (UTF-8 bytes in a uint8 tensor, so contiguous in the file) whose
 ``integrity_sha256`` covers the whole .pte, card included (card.py); the sidecar
 ``<name>.card.json`` is a byte copy of it, for tools that cannot run the program, and must
-match the embedded one. Without a sidecar the hash is still checked, before ExecuTorch parses
-the file. Exports from before the integrity hash had a sidecar that added the file's sha256.
+be the ``model_card`` constant byte for byte (finding its bytes somewhere in the file is not
+enough: a second card could be appended). The hash is checked before ExecuTorch parses the
+file, and a file holding more than one card is refused. Exports from before the integrity hash had a sidecar that added the file's sha256.
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_sha, seal, sealed_digests,
-                    sha256_file)
+from ..card import (PLACEHOLDER, ModelCard, accept_unsealed, integrity_sha, regular_file, seal,
+                    sealed_fields, sha256_file)
 from ..errors import CheckpointError
 from ..models import get_spec
-from .common import as_float_batch, example_input, installed, quiet_stderr, require
+from .common import (as_float_batch, example_input, installed, quiet_stderr, reports_disk_full,
+                     require)
 
 CARD_METHOD = "model_card"
 FLOAT = 6  # ExecuTorch ScalarType::Float
@@ -76,6 +78,7 @@ def lower(model, card: ModelCard, recipe, calibration: np.ndarray | None, name: 
     return edge, inner
 
 
+@reports_disk_full
 def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
     edge, inner = lower(model, card, recipe, calibration, Path(dest).name)
     with quiet_stderr():
@@ -95,7 +98,8 @@ def _program(path: Path):
                               f"not a .pte ({'; '.join(said) or exc})") from None
 
 
-def _embedded_card(path: Path) -> ModelCard:
+def _embedded_bytes(path: Path) -> bytes:
+    """The bytes the ``model_card`` method returns: the card as export embedded it."""
     program = _program(path)
     if CARD_METHOD not in program.method_names:
         raise CheckpointError(f"{path}: no model card (neither {sidecar(path).name} nor a "
@@ -106,12 +110,15 @@ def _embedded_card(path: Path) -> ModelCard:
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: its '{CARD_METHOD}' cannot be read: corrupt or "
                               f"truncated ({exc})") from None
-    return ModelCard.from_json(bytes(data.numpy().tolist()), f"{path}:{CARD_METHOD}")
+    return bytes(data.numpy().tolist())
+
+
+def _embedded_card(path: Path) -> ModelCard:
+    return ModelCard.from_json(_embedded_bytes(path), f"{path}:{CARD_METHOD}")
 
 
 def _read(path: Path) -> bytes:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
+    regular_file(path)
     data = path.read_bytes()
     if not data:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a .pte; export it again")
@@ -120,11 +127,13 @@ def _read(path: Path) -> bytes:
 
 def _sealed_digest(path: Path, data: bytes) -> str:
     """The integrity digest written in the .pte's card, checked against its bytes before
-    ExecuTorch parses them; "" when the file has none (exported before integrity hashes)."""
-    found = sealed_digests(data)
+    ExecuTorch parses them; "" when the file has none (exported before integrity hashes). An
+    export writes exactly one card: a second one (appended, say) is refused."""
+    found = sealed_fields(data)
     if len(found) > 1:
-        raise CheckpointError(f"{path}: corrupt: {len(found)} different integrity hashes in it")
-    digest = found.pop() if found else ""
+        raise CheckpointError(f"{path}: corrupt: {len(found)} model cards' integrity hashes in "
+                              "it, where an export writes one; export it again")
+    digest = found[0] if found else ""
     if digest and integrity_sha(data, digest) != digest:
         raise CheckpointError(f"{path}: integrity sha256 does not match the model card embedded "
                               "in it: the file was changed, corrupted or truncated after export; "
@@ -135,25 +144,42 @@ def _sealed_digest(path: Path, data: bytes) -> str:
 def read_card(path: Path, verify: bool = True) -> ModelCard:
     path = Path(path)
     data = _read(path)
-    digest = _sealed_digest(path, data) if verify else ""
     side = sidecar(path) if sidecar(path).is_file() else None
+    digest = _sealed_digest(path, data) if verify else ""
+    if digest:
+        return _sealed_card(path, digest, side)
     card = ModelCard.load(side) if side else _embedded_card(path)
     if verify:
-        _verify(path, data, digest, card, side)
+        _verify_unsealed(path, card, side)
     return card
 
 
-def _verify(path: Path, data: bytes, digest: str, card: ModelCard, side: Path | None) -> None:
-    """The card read (sidecar or embedded) is the one the verified bytes hold."""
-    if digest or card.integrity_sha256:
-        if side and (card.integrity_sha256 != digest or side.read_bytes().rstrip() not in data):
-            raise CheckpointError(f"{side}: not the model card embedded in {path.name} (whose "
-                                  "integrity sha256 covers only its own card): the sidecar was "
-                                  "edited or belongs to another export; delete it or export again")
-        if card.integrity_sha256 != digest:
-            raise CheckpointError(f"{path}: corrupt: the integrity sha256 of its '{CARD_METHOD}' "
-                                  "is not the one in its bytes; export it again")
-        return
+def _sealed_card(path: Path, digest: str, side: Path | None) -> ModelCard:
+    """The card of a sealed .pte: its ``model_card`` constant (the hash over the raw bytes
+    covers it); a sidecar must be that constant byte for byte, not merely found in the file."""
+    embedded = _embedded_bytes(path)
+    if side is not None and (side.stat().st_size > len(embedded) + 1
+                             or side.read_bytes().rstrip(b"\n") != embedded):
+        raise CheckpointError(f"{side}: not the model card embedded in {path.name} byte for "
+                              f"byte (its '{CARD_METHOD}' method, which the integrity sha256 "
+                              "covers): the sidecar was edited or belongs to another export; "
+                              "delete it or export again")
+    card = ModelCard.from_json(embedded, f"{path}:{CARD_METHOD}")
+    if card.integrity_sha256 != digest:
+        raise CheckpointError(f"{path}: corrupt: the integrity sha256 of its '{CARD_METHOD}' "
+                              "is not the one in its bytes; export it again")
+    return card
+
+
+def _verify_unsealed(path: Path, card: ModelCard, side: Path | None) -> None:
+    """A .pte without an integrity hash in its bytes: its card (sidecar or embedded) must not
+    claim one, and must be from before integrity hashes."""
+    if card.integrity_sha256:
+        raise CheckpointError(f"{side}: not the model card embedded in {path.name}: it claims "
+                              "an integrity sha256 the .pte does not hold; the sidecar belongs "
+                              "to another export; delete it or export again" if side else
+                              f"{path}: corrupt: the integrity sha256 of its '{CARD_METHOD}' is "
+                              "not in its bytes; export it again")
     accept_unsealed(path, card, "export it again with `skinedge export` to add one")
     if side is None:
         return

@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections import Counter
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from ..card import PLACEHOLDER, ModelCard, integrity_digest, seal, accept_unsealed
+from ..card import PLACEHOLDER, ModelCard, accept_unsealed, integrity_digest, regular_file, seal
 from ..errors import CheckpointError
-from .common import CARD_KEY, as_float_batch, batch_dim, example_input, installed, require
+from .common import (CARD_KEY, as_float_batch, batch_dim, example_input, installed,
+                     reports_disk_full, require)
 
 HASH_SCOPE = "onnx model without the skinedge.model_card metadata entry"
 INPUT, OUTPUT = "image", "logits"
@@ -40,6 +42,7 @@ def _set_card(model, card: ModelCard) -> None:
     entry.key, entry.value = CARD_KEY, card.to_json()
 
 
+@reports_disk_full
 def export(model, card: ModelCard, dest: Path, recipe, calibration: np.ndarray | None) -> ModelCard:
     """Write ``dest`` (.onnx); calibration: float32 [N, 3, S, S] real training images."""
     import torch
@@ -86,21 +89,53 @@ def _quantize_int8(fp32: Path, tmp: Path, calibration: np.ndarray) -> Path:
     return out
 
 
+def _node_tensors(nodes):
+    """The tensors in nodes' attributes, subgraphs included."""
+    for node in nodes:
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _tensors(g)
+
+
+def _tensors(graph):
+    """Every tensor a graph holds: initializers and node attributes."""
+    yield from graph.initializer
+    yield from (s.values for s in graph.sparse_initializer)
+    yield from _node_tensors(graph.node)
+
+
+def _external_files(m) -> list[str]:
+    """Where the model's tensors stored outside the .onnx (ONNX external data) live."""
+    onnx = require("onnx", "onnx")
+    tensors = chain(_tensors(m.graph), *(_node_tensors(f.node) for f in m.functions))
+    return sorted({next((e.value for e in t.external_data if e.key == "location"), "?")
+                   for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL})
+
+
 def _load(path: Path):
     onnx = require("onnx", "onnx")
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
+    regular_file(path)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not an ONNX model; export it again")
     try:
-        m = onnx.load(str(path))
+        # External data is never read: a model that has any is refused below.
+        m = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError/ValueError/OSError variously
         raise CheckpointError(f"{path}: not a readable ONNX model: corrupt or truncated "
                               f"({str(exc)[:200]})") from None
     if not m.graph.node:
         raise CheckpointError(f"{path}: not an ONNX model, or a corrupt or truncated one "
                               "(it holds no graph)")
+    external = _external_files(m)
+    if external:
+        raise CheckpointError(f"{path}: keeps tensors in ONNX external data "
+                              f"({', '.join(external)[:200]}), outside the file its integrity "
+                              "hash covers, so they could change unnoticed; refused. Export it "
+                              "again with `skinedge export` (one self-contained .onnx)")
     return m
 
 

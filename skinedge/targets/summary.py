@@ -1,11 +1,12 @@
 """``skinedge inspect``: what a checkpoint or artifact is, read from its card and its file,
-with the integrity (card + weights/graph sha256) and structure checks an app would rely on."""
+with the integrity (card + weights/graph sha256) and structure checks an app would rely on.
+Every line is printed through ``card.printable``: text from the file cannot forge a line."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..card import ModelCard
+from ..card import ModelCard, printable
 from ..errors import CheckpointError
 from . import get_target, target_for_path
 
@@ -99,9 +100,10 @@ def format_inspection(i: Inspection) -> str:
                                    f"split seed {t.get('split_seed', '?')}"])
     out += _block("trust", _trust_lines(c))
     iu = c.intended_use
-    out += _block("intended use", [iu["summary"], *(f"- {x}" for x in iu.get("limitations", []))]
+    out += _block("intended use", [*iu["summary"].split("\n"), *(
+        f"- {x}" for lim in iu.get("limitations", []) for x in lim.split("\n"))]
                   if iu else ["not stated in this card"])
     out += _block("software", [", ".join(f"{k} {v}" for k, v in c.software.items())])
     out += _block("structure", [f"{k}: {v}" for k, v in i.structure.items()])
     out += _block("check", list(i.problems) or ["structure as the card says"])
-    return "\n".join(out)
+    return "\n".join(printable(line) for line in out)  # card and file text, shown literally

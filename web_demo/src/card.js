@@ -7,13 +7,23 @@ import { ModelError } from "./errors.js";
 import { readOnnx } from "./onnx_meta.js";
 import { sha256Hex } from "./sha256.js";
 import { checkGate } from "./gate.js";
+import { DEFAULT_LIMITS } from "./preprocess.js";
 
 export const CARD_SCHEMA = "skinedge.model_card/1";
 export const CARD_KEY = "skinedge.model_card";
 const PLACEHOLDER = "0".repeat(64);
 const T_RANGE = [0.05, 20.0];
-const SEALED_ERA_FIELDS = ["calibration", "referral", "gate", "intended_use"];
+const SEALED_ERA_FIELDS = ["calibration", "referral", "gate", "intended_use", "image_limits", "malignant_labels"];
 const SEALED_SINCE = [0, 2];
+// clinical.MALIGNANT: a card without `malignant_labels` (older exports) sums these when it has
+// all three and no referral field; newer cards name their own.
+const DEFAULT_MALIGNANT = ["akiec", "bcc", "mel"];
+// card.py MAX_DEPTH, _CONTROL (Unicode Cc, Cf, Zl, Zp) and PROSE_FIELDS: card text is shown as
+// text, so no string in a card may hold a control character ("\n" allowed in prose).
+const MAX_DEPTH = 32;
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const PROSE_FIELDS = ["intended_use"];
+const has = (o, k) => Object.hasOwn(o, k); // never `in`: it walks the prototype chain
 const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
 const isInt = (v) => Number.isInteger(v);
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -78,7 +88,7 @@ export function checkCalibration(v, nLabels) {
 export function checkReferral(v, labels) {
   if (isEmpty(v)) return "";
   if (!isObject(v.tasks)) return "must be a JSON object with 'tasks' (empty: no referral threshold)";
-  if (!(v.score in v.tasks)) return "must name its 'score' among its tasks";
+  if (typeof v.score !== "string" || !has(v.tasks, v.score)) return "must name its 'score' among its tasks";
   for (const [name, task] of Object.entries(v.tasks)) {
     const t = isObject(task) ? task.threshold : undefined;
     if (!isNumber(t) || t < 0 || t > 1) return `task '${name}' must have a threshold in [0, 1]`;
@@ -99,9 +109,53 @@ export function checkIntendedUse(v) {
   return "";
 }
 
+/** clinical.check_malignant_labels */
+export function checkMalignantLabels(v, labels) {
+  if (!Array.isArray(v) || !v.every((c) => typeof c === "string")) return "must be a list of label codes";
+  if (new Set(v).size !== v.length || !v.every((c) => labels.includes(c))) return "must list distinct labels of this model";
+  return "";
+}
+
+/** preprocess.check_image_limits: known keys, integers from 1 to the default (min_side: to the
+ * input size), so a card can only tighten them. */
+export function checkImageLimits(v, inputSize) {
+  if (!isObject(v)) return "must be a JSON object";
+  const unknown = Object.keys(v).filter((k) => !has(DEFAULT_LIMITS, k)).sort();
+  if (unknown.length) return `has unknown key(s) ${unknown.join(", ")}`;
+  for (const [key, value] of Object.entries(v)) {
+    const top = key === "min_side" ? inputSize : DEFAULT_LIMITS[key];
+    if (!isInt(value) || value < 1 || value > top) return `must have ${key} an integer from 1 to ${top}`;
+  }
+  return "";
+}
+
+/** card._text_problem: [where, what] of the first string holding a control character, or of
+ * nesting deeper than MAX_DEPTH; null when there is none. */
+function textProblem(v, path = "", depth = 0) {
+  if (depth > MAX_DEPTH) return [path, `nests deeper than ${MAX_DEPTH} levels`];
+  const escape = (c) => { // as Python's ascii() writes it
+    const n = c.codePointAt(0), hex = (w) => n.toString(16).padStart(w, "0");
+    return { 9: "\\t", 10: "\\n", 13: "\\r" }[n] ?? (n < 256 ? `\\x${hex(2)}` : n < 65536 ? `\\u${hex(4)}` : `\\U${hex(8)}`);
+  };
+  const bad = (text, prose) => [...text].find((c) => CONTROL.test(c) && !(prose && c === "\n"));
+  if (typeof v === "string") {
+    const c = bad(v, PROSE_FIELDS.includes(path.split(/[.[]/)[0]));
+    return c ? [path, `holds a control character (${escape(c)})`] : null;
+  }
+  const entries = Array.isArray(v) ? v.map((x, i) => [i, x]) : isObject(v) ? Object.entries(v) : [];
+  for (const [k, x] of entries) {
+    const where = typeof k === "number" ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    const c = typeof k === "string" ? bad(k, false) : undefined;
+    if (c) return [where, `has a key holding a control character (${escape(c)})`];
+    const found = textProblem(x, where, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
 /** Why the card's writer sealed it ("" when it may be from before integrity hashes). */
 function mustBeSealed(d) {
-  const newer = SEALED_ERA_FIELDS.find((k) => k in d);
+  const newer = SEALED_ERA_FIELDS.find((k) => has(d, k));
   if (newer) return `it has the field '${newer}', which only versions that seal their cards write`;
   const m = /^(\d+)\.(\d+)/.exec(String(d.software?.skinedge ?? ""));
   if (m && (Number(m[1]) > SEALED_SINCE[0] || (Number(m[1]) === SEALED_SINCE[0] && Number(m[2]) >= SEALED_SINCE[1]))) {
@@ -127,15 +181,23 @@ export function parseCard(text, source = "<card>") {
       `it reads ${CARD_SCHEMA}): export the model again with a skinedge version that writes it, ` +
       "or use a page that matches the model");
   }
-  const missing = ["architecture", "input_size", "mean", "std", "params", "flops", "labels"].filter((k) => !(k in d));
+  const missing = ["architecture", "input_size", "mean", "std", "params", "flops", "labels"].filter((k) => !has(d, k));
   if (missing.length) throw new ModelError(`${source}: model card lacks ${missing.sort().join(", ")}`);
+  const found = textProblem(d);
+  if (found) {
+    const [where, what] = found, field = String(where).split(/[.[]/)[0];
+    throw new ModelError(`${source}: model card field '${field}' ${what}${where !== field ? ` at ${where}` : ""}; ` +
+      "card text is shown as it is, so control characters (line breaks outside prose, terminal escapes, direction marks) are refused");
+  }
   for (const [field, rule] of Object.entries(RULES)) {
-    const problem = field in d ? rule(d[field]) : "";
+    const problem = has(d, field) ? rule(d[field]) : "";
     if (problem) throw new ModelError(`${source}: model card field '${field}' ${problem}, not ${JSON.stringify(d[field]).slice(0, 60)}`);
   }
   const card = {
     label_names: d.labels, views: 1, quantization: "none", format: "checkpoint",
-    calibration: {}, referral: {}, gate: {}, intended_use: {}, integrity_sha256: "", ...d,
+    calibration: {}, referral: {}, gate: {}, intended_use: {}, integrity_sha256: "",
+    malignant_labels: DEFAULT_MALIGNANT.every((c) => d.labels.includes(c)) ? DEFAULT_MALIGNANT : [], ...d,
+    image_limits: { ...DEFAULT_LIMITS, ...(isObject(d.image_limits) ? d.image_limits : {}) },
   };
   if (card.label_names.length !== card.labels.length) {
     throw new ModelError(`${source}: model card field 'label_names' must give one per label ` +
@@ -144,6 +206,8 @@ export function parseCard(text, source = "<card>") {
   for (const [field, problem] of [
     ["calibration", checkCalibration(card.calibration, card.labels.length)],
     ["referral", checkReferral(card.referral, card.labels)],
+    ["malignant_labels", checkMalignantLabels(card.malignant_labels, card.labels)],
+    ["image_limits", checkImageLimits(has(d, "image_limits") ? d.image_limits : {}, card.input_size)],
     ["gate", checkGate(card.gate)],
     ["intended_use", checkIntendedUse(card.intended_use)],
   ]) {
@@ -176,7 +240,7 @@ export function integritySha(bytes, digest) {
  */
 export function readModel(bytes, name = "<model>") {
   const { metadata, inputs } = readOnnx(bytes, name);
-  if (!(CARD_KEY in metadata)) {
+  if (!has(metadata, CARD_KEY)) {
     throw new ModelError(`${name}: no skinedge model card in its metadata_props (not exported by ` +
       "`skinedge export`, or cut short); export it with `skinedge export --target onnx`");
   }

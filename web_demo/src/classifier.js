@@ -76,7 +76,7 @@ export class WebClassifier {
   async prepare(bytes, source) {
     const t0 = performance.now();
     const { decoded, orientation } = await decodeImage(bytes, source, { inflate, platformDecode });
-    const { image, size } = modelImage(decoded, orientation, this.card.input_size, source);
+    const { image, size } = modelImage(decoded, orientation, this.card.input_size, source, this.card.image_limits);
     return { image, size, preprocessMs: performance.now() - t0 };
   }
 

@@ -7,6 +7,13 @@ import { pyFixed, pyRound } from "./pyformat.js";
 export const FEATURES = ["mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b", "chroma_r", "chroma_g",
   "saturation", "grey_share", "rgb_order_share", "sharpness", "edge_density", "center_minus_border"];
 const EPS = 1e-6;
+// gate.py's ranges (MIN_SIDE_RANGE, SHARPNESS_RANGE, FEATURE_BOUND, PRECISION_BOUND,
+// THRESHOLD_MAX): within them every statistic is finite.
+export const MIN_SIDE_RANGE = [1, 65536];
+export const SHARPNESS_RANGE = [-1, 10];
+export const FEATURE_BOUND = 10;
+export const PRECISION_BOUND = 1e12;
+export const THRESHOLD_MAX = 1e12;
 
 const mean = (a) => { let s = 0; for (const v of a) s += v; return s / a.length; };
 const std = (a) => { const m = mean(a); let s = 0; for (const v of a) s += (v - m) * (v - m); return Math.sqrt(s / a.length); };
@@ -99,7 +106,10 @@ export function assess(img, s, size, gate) {
   if (scores.sharpness < gate.sharpness_min) {
     reasons.push(`blurred: sharpness ${pyFixed(scores.sharpness, 2)}, under ${pyFixed(gate.sharpness_min, 2)}`);
   }
-  if (scores.ood > gate.ood.threshold) {
+  if (!Number.isFinite(scores.ood)) { // NaN > threshold is false: never "usable" on it
+    reasons.push("does not look like a dermoscopic skin image: OOD score not finite " +
+      "(the card's gate statistics are corrupt)");
+  } else if (scores.ood > gate.ood.threshold) {
     reasons.push(`does not look like a dermoscopic skin image: OOD score ${pyFixed(scores.ood, 1)} ` +
       `over ${pyFixed(gate.ood.threshold, 1)}`);
   }
@@ -118,11 +128,24 @@ export function checkGate(v) {
   if (!Number.isInteger(v.min_side) || !numbers(lum, 2) || !numbers([v.sharpness_min])) {
     return "must have min_side (integer), luminance [low, high] and sharpness_min";
   }
+  if (v.min_side < MIN_SIDE_RANGE[0] || v.min_side > MIN_SIDE_RANGE[1]) {
+    return `must have min_side from ${MIN_SIDE_RANGE[0]} to ${MIN_SIDE_RANGE[1]} px`;
+  }
+  if (!(lum[0] >= 0 && lum[0] <= lum[1] && lum[1] <= 1)) return "must have luminance [low, high] with 0 <= low <= high <= 1";
+  if (v.sharpness_min < SHARPNESS_RANGE[0] || v.sharpness_min > SHARPNESS_RANGE[1]) {
+    return `must have sharpness_min in [${SHARPNESS_RANGE[0]}, ${SHARPNESS_RANGE[1]}]`;
+  }
   const n = FEATURES.length;
   if (!ood || typeof ood !== "object" || JSON.stringify(ood.features) !== JSON.stringify(FEATURES) ||
       !numbers(ood.mean, n) || !numbers([ood.threshold]) || !Array.isArray(ood.precision) ||
       ood.precision.length !== n || !ood.precision.every((row) => numbers(row, n))) {
     return `must have ood statistics over the ${n} features this version computes`;
+  }
+  if (!ood.mean.every((x) => Math.abs(x) <= FEATURE_BOUND) ||
+      !ood.precision.every((row) => row.every((x) => Math.abs(x) <= PRECISION_BOUND)) ||
+      !(ood.threshold > 0 && ood.threshold <= THRESHOLD_MAX)) {
+    return `must have ood mean within +-${FEATURE_BOUND}, precision within +-${PRECISION_BOUND} ` +
+      `and a threshold in (0, ${THRESHOLD_MAX}]`;
   }
   return "";
 }

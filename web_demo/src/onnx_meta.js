@@ -67,7 +67,7 @@ function dims(buf, f, name) {
  * are not an ONNX model.
  */
 export function readOnnx(buf, name = "<model>") {
-  const metadata = {};
+  const metadata = Object.create(null); // a key such as "__proto__" stays a key
   const inputs = [];
   let graph = false;
   try {

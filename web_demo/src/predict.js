@@ -4,9 +4,6 @@
 
 import { assess } from "./gate.js";
 
-// clinical.MALIGNANT: the classes api.referral sums when a card has no referral field.
-const MALIGNANT = ["akiec", "bcc", "mel"];
-
 /** Softmax of raw outputs in float64 (api.softmax). */
 export function softmax(z) {
   const m = Math.max(...z);
@@ -27,14 +24,15 @@ export function topOrder(probs) {
   return probs.map((p, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
 }
 
-/** api.referral: malignant_probability, refer and threshold of calibrated probabilities. */
+/** api.referral: malignant_probability, refer and threshold of calibrated probabilities; without a
+ * referral field, the sum over the card's malignant_labels (card.js fills them for older cards). */
 export function referral(card, probs) {
   const ref = card.referral || {};
   const task = Object.keys(ref).length ? ref.tasks[ref.score] : null;
-  const positives = task ? task.labels : MALIGNANT.filter((c) => card.labels.includes(c));
+  const positives = task ? task.labels : card.malignant_labels;
   if (!positives.length) return {};
   const p = positives.reduce((acc, c) => acc + probs[card.labels.indexOf(c)], 0);
-  if (!task) return JSON.stringify(positives) === JSON.stringify(MALIGNANT) ? { malignant_probability: p } : {};
+  if (!task) return { malignant_probability: p };
   return { malignant_probability: p, refer: p >= task.threshold, threshold: task.threshold };
 }
 

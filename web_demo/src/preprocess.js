@@ -7,25 +7,36 @@
 import { ImageError } from "./errors.js";
 import { resizeBilinear } from "./resample.js";
 
-// Bounds on the work per image, the same as preprocess.py's (the SDK's policy, not card fields).
+// Bounds on the work per image: preprocess.py's defaults. The card carries its own
+// (`image_limits`, card.js fills these in for older cards; a card may only tighten them).
 export const MAX_PIXELS = 50_000_000;
 export const MIN_SIDE = 8;
 export const MAX_ASPECT_RATIO = 10;
 export const MAX_RESIZED_PIXELS = 16_000_000;
+export const DEFAULT_LIMITS = Object.freeze({ max_pixels: MAX_PIXELS, min_side: MIN_SIDE,
+  max_aspect_ratio: MAX_ASPECT_RATIO, max_resized_pixels: MAX_RESIZED_PIXELS });
 
-/** preprocess._check_size: ImageError for an image too large, too small or too elongated. */
-export function checkSize(w, h, name) {
-  if (w * h > MAX_PIXELS) {
+const gcd = (a, b) => (b ? gcd(b, a % b) : a);
+
+/** preprocess.aspect_ratio: the longer side over the shorter, exactly ("1001:100"). */
+export function aspectRatio(w, h) {
+  const g = gcd(w, h) || 1;
+  return `${Math.max(w, h) / g}:${Math.min(w, h) / g}`;
+}
+
+/** preprocess._check_size: ImageError for an image too large, too small or too elongated per
+ * the card's `limits`. */
+export function checkSize(w, h, name, limits = DEFAULT_LIMITS) {
+  if (w * h > limits.max_pixels) {
     throw new ImageError(`${name}: image is ${w}x${h} (${Math.round(w * h / 1e6)} MP), over the ` +
-      `${MAX_PIXELS / 1e6} MP limit (possible decompression bomb); downscale it first`);
+      `${limits.max_pixels / 1e6} MP limit (possible decompression bomb); downscale it first`);
   }
-  if (Math.min(w, h) < MIN_SIDE) {
-    throw new ImageError(`${name}: image is ${w}x${h}, too small to classify (min side ${MIN_SIDE} px)`);
+  if (Math.min(w, h) < limits.min_side) {
+    throw new ImageError(`${name}: image is ${w}x${h}, too small to classify (min side ${limits.min_side} px)`);
   }
-  if (Math.max(w, h) > MAX_ASPECT_RATIO * Math.min(w, h)) {
-    throw new ImageError(`${name}: image is ${w}x${h}, aspect ratio ` +
-      `${Math.round(Math.max(w, h) / Math.min(w, h))}:1, over the ${MAX_ASPECT_RATIO}:1 limit ` +
-      "(a lesion photo is about 4:3); crop it to the lesion first");
+  if (Math.max(w, h) > limits.max_aspect_ratio * Math.min(w, h)) {
+    throw new ImageError(`${name}: image is ${w}x${h}, aspect ratio ${aspectRatio(w, h)}, over the ` +
+      `${limits.max_aspect_ratio}:1 limit (a lesion photo is about 4:3); crop it to the lesion first`);
   }
 }
 
@@ -128,13 +139,13 @@ export function resizedShape(w, h, size) {
 }
 
 /** preprocess.resize_center_crop: RGB image -> uint8 [size, size, 3] (HWC). */
-export function resizeCenterCrop(img, size, name = "<image>") {
+export function resizeCenterCrop(img, size, name = "<image>", limits = DEFAULT_LIMITS) {
   const { width: w, height: h } = img;
   const [nw, nh] = resizedShape(w, h, size);
-  if (nw * nh > MAX_RESIZED_PIXELS) {
+  if (nw * nh > limits.max_resized_pixels) {
     throw new ImageError(`${name}: a ${w}x${h} image resized to the model's ${size} px input would ` +
       `be ${nw}x${nh} (${Math.round(nw * nh / 1e6)} MP) before the crop, over the ` +
-      `${MAX_RESIZED_PIXELS / 1e6} MP limit; crop it to the lesion first`);
+      `${limits.max_resized_pixels / 1e6} MP limit; crop it to the lesion first`);
   }
   const resized = resizeBilinear(img.rgb, w, h, nw, nh);
   const left = Math.floor((nw - size) / 2), top = Math.floor((nh - size) / 2);
@@ -148,11 +159,11 @@ export function resizeCenterCrop(img, size, name = "<image>") {
 
 /** A decoded image (png.js or the browser's RGBA) and its EXIF orientation -> the model image
  * uint8 [size, size, 3] and the original's (width, height) after orientation, as
- * Classifier._prepare returns them. */
-export function modelImage(decoded, orientation, size, name = "<image>") {
-  checkSize(decoded.width, decoded.height, name);
+ * Classifier._prepare returns them; `limits`: the card's image_limits. */
+export function modelImage(decoded, orientation, size, name = "<image>", limits = DEFAULT_LIMITS) {
+  checkSize(decoded.width, decoded.height, name, limits);
   const rgb = orient(toRgb(decoded), orientation);
-  return { image: resizeCenterCrop(rgb, size, name), size: [rgb.width, rgb.height] };
+  return { image: resizeCenterCrop(rgb, size, name, limits), size: [rgb.width, rgb.height] };
 }
 
 /** preprocess.to_model_input of one image: uint8 [S, S, 3] -> float32 [1, 3, S, S] in [0, 1]. */

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { deflateSync, inflateSync } from "node:zlib";
 
 import { CARD_KEY, CARD_SCHEMA, integritySha, parseCard, readModel } from "../src/card.js";
@@ -15,6 +16,7 @@ import { pyFixed } from "../src/pyformat.js";
 import { sha256Hex } from "../src/sha256.js";
 import { benchDocument, SCHEMA, stats } from "../src/bench.js";
 import { applyCalibration, referral, softmax } from "../src/predict.js";
+import { assess, checkGate, features, oodScore } from "../src/gate.js";
 
 const inflate = async (b) => new Uint8Array(inflateSync(b));
 const enc = new TextEncoder();
@@ -187,4 +189,76 @@ test("bench results are in the host schema", () => {
   assert.deepEqual(row.device, doc.device);
   assert.equal(row.device.model, "phone");
   assert.equal(row.device.platform, "web");
+});
+
+// --- issue 24: the hostile trust fields every app must refuse (tests/fixtures/hostile_cards.json)
+const HOSTILE = JSON.parse(readFileSync(new URL("../../tests/fixtures/hostile_cards.json", import.meta.url), "utf8"));
+const SHIPPED = JSON.parse(readFileSync(new URL("../../skinedge/assets/default_model/card.json", import.meta.url), "utf8"));
+
+/** The fixture's edit: {"a.b": value} sets gate.a.b; {"fill": x} fills a matrix. */
+function editGate(gate, edit) {
+  const out = JSON.parse(JSON.stringify(gate));
+  for (const [path, value] of Object.entries(edit)) {
+    const keys = path.split(".");
+    const parent = keys.slice(0, -1).reduce((d, k) => d[k], out);
+    const last = keys[keys.length - 1];
+    parent[last] = value && typeof value === "object" && Object.hasOwn(value, "fill")
+      ? parent[last].map((row) => row.map(() => value.fill)) : value;
+  }
+  return out;
+}
+
+test("every hostile gate field is refused by the card check", () => {
+  assert.equal(checkGate(SHIPPED.gate), "");
+  parseCard(JSON.stringify(SHIPPED), "shipped.json");
+  for (const c of HOSTILE.gates) {
+    const bad = editGate(SHIPPED.gate, c.edit);
+    assert.notEqual(checkGate(bad), "", c.name);
+    assert.throws(() => parseCard(JSON.stringify({ ...SHIPPED, gate: bad }), "h.json"), /field 'gate'/, c.name);
+  }
+});
+
+test("a non-finite OOD score is not usable", () => {
+  const image = new Uint8Array(128 * 128 * 3).fill(150);
+  for (let i = 0; i < image.length; i += 7) image[i] = (i * 13) % 256;
+  const gate = editGate(SHIPPED.gate, HOSTILE.nan_gate);
+  const v = assess(image, 128, [600, 450], gate);
+  assert.ok(Number.isNaN(oodScore(features(image, 128), gate.ood)));
+  assert.equal(v.usable, false);
+  assert.ok(v.reasons.some((r) => /not finite/.test(r)), v.reasons.join("; "));
+});
+
+test("a referral whose score names a prototype member is refused, not crashed on", () => {
+  for (const c of HOSTILE.referrals) {
+    assert.throws(() => parseCard(JSON.stringify({ ...SHIPPED, referral: c.referral }), "r.json"),
+      /field 'referral' must name its 'score' among its tasks/, c.name);
+  }
+});
+
+test("card text with control characters is refused; prose may break lines", () => {
+  const forged = "mel\n/fake/other.jpg: nv";
+  assert.throws(() => parseCard(JSON.stringify(card({ labels: ["akiec", "bcc", forged, "nv"] }))),
+    /field 'labels' holds a control character \(\\n\)/);
+  assert.throws(() => parseCard(JSON.stringify(card({ training: { data: "x\u001b[2K" } }))),
+    /field 'training' holds a control character \(\\x1b\)/);
+  assert.throws(() => parseCard(JSON.stringify(card({ architecture: "tiny\u202e" }))), /field 'architecture'/);
+  const prose = parseCard(JSON.stringify(card({ intended_use: { summary: "Research.\nNot a device.", limitations: [] } })));
+  assert.equal(prose.intended_use.summary, "Research.\nNot a device.");
+});
+
+test("image limits and the fallback malignant labels come from the card", () => {
+  const old = parseCard(JSON.stringify(card()));
+  assert.deepEqual(old.malignant_labels, ["akiec", "bcc", "mel"]);
+  assert.deepEqual(old.image_limits, { max_pixels: 50000000, min_side: 8, max_aspect_ratio: 10, max_resized_pixels: 16000000 });
+  const mine = parseCard(JSON.stringify(card({ malignant_labels: ["mel"], image_limits: { min_side: 12 } })));
+  assert.deepEqual(referral(mine, [0.1, 0.1, 0.3, 0.5]), { malignant_probability: 0.3 });
+  assert.equal(mine.image_limits.min_side, 12);
+  const other = parseCard(JSON.stringify(card({ labels: ["a", "b", "c", "d"] })));
+  assert.deepEqual(referral(other, [0.1, 0.1, 0.3, 0.5]), {});
+  assert.throws(() => parseCard(JSON.stringify(card({ image_limits: { max_pixels: 1e12 } }))), /field 'image_limits'/);
+  assert.throws(() => parseCard(JSON.stringify(card({ malignant_labels: ["zzz"] }))), /field 'malignant_labels'/);
+  const grey = { width: 12, height: 10, mode: "L", data: new Uint8Array(120).fill(9) };
+  assert.throws(() => modelImage(grey, 1, 16, "small.png", mine.image_limits), /small\.png: image is 12x10, too small to classify \(min side 12 px\)/);
+  const wide = { width: 1001, height: 100, mode: "L", data: new Uint8Array(100100) };
+  assert.throws(() => modelImage(wide, 1, 16, "wide.png"), /aspect ratio 1001:100, over the 10:1 limit/);
 });

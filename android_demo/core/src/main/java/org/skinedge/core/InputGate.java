@@ -21,6 +21,14 @@ public final class InputGate {
             "std_g", "std_b", "chroma_r", "chroma_g", "saturation", "grey_share",
             "rgb_order_share", "sharpness", "edge_density", "center_minus_border"));
     private static final double EPS = 1e-6;
+    /** gate.py's ranges: within them every statistic is finite (no inf - inf = NaN). */
+    static final int MIN_SIDE_LOW = 1;
+    static final int MIN_SIDE_HIGH = 65536;
+    static final double SHARPNESS_LOW = -1.0;
+    static final double SHARPNESS_HIGH = 10.0;
+    static final double FEATURE_BOUND = 10.0;
+    static final double PRECISION_BOUND = 1e12;
+    static final double THRESHOLD_MAX = 1e12;
 
     public final int minSide;
     public final double luminanceLow;
@@ -75,8 +83,37 @@ public final class InputGate {
         if (!names.equals(FEATURES) || mean == null || p == null || p.length() != n) {
             throw err.of("gate", problem);
         }
-        return new InputGate(v.optInt("min_side"), lohi[0], lohi[1],
-                v.optDouble("sharpness_min"), ood.optDouble("threshold"), mean, prec);
+        long minSide = ((Number) v.opt("min_side")).longValue();
+        double sharp = ((Number) v.opt("sharpness_min")).doubleValue();
+        double threshold = ((Number) ood.opt("threshold")).doubleValue();
+        checkRanges(minSide, lohi, sharp, mean, prec, threshold, err);
+        return new InputGate((int) minSide, lohi[0], lohi[1], sharp, threshold, mean, prec);
+    }
+
+    /** gate.check_gate's ranges, worded as it words them. */
+    private static void checkRanges(long minSide, double[] lum, double sharp, double[] mean,
+                                    double[][] prec, double threshold, ModelCard.FieldError err) {
+        if (minSide < MIN_SIDE_LOW || minSide > MIN_SIDE_HIGH) {
+            throw err.of("gate", "must have min_side from " + MIN_SIDE_LOW + " to " + MIN_SIDE_HIGH
+                    + " px");
+        }
+        if (!(lum[0] >= 0 && lum[0] <= lum[1] && lum[1] <= 1)) {
+            throw err.of("gate", "must have luminance [low, high] with 0 <= low <= high <= 1");
+        }
+        if (!(sharp >= SHARPNESS_LOW && sharp <= SHARPNESS_HIGH)) {
+            throw err.of("gate", "must have sharpness_min in [-1, 10]");
+        }
+        boolean bounded = threshold > 0 && threshold <= THRESHOLD_MAX;
+        for (int i = 0; i < mean.length; i++) {
+            bounded &= Math.abs(mean[i]) <= FEATURE_BOUND;
+            for (double x : prec[i]) {
+                bounded &= Math.abs(x) <= PRECISION_BOUND;
+            }
+        }
+        if (!bounded) {
+            throw err.of("gate", "must have ood mean within +-10, precision within +-1e+12 and a "
+                    + "threshold in (0, 1e+12]");
+        }
     }
 
     private static double[] numbers(JSONArray a, int n) {
@@ -114,14 +151,17 @@ public final class InputGate {
             reasons.add("blurred: sharpness " + PyFormat.fixed(sharp, 2) + ", under "
                     + PyFormat.fixed(sharpnessMin, 2));
         }
-        if (ood > oodThreshold) {
+        if (Double.isNaN(ood) || Double.isInfinite(ood)) {  // NaN > threshold is false
+            reasons.add("does not look like a dermoscopic skin image: OOD score not finite "
+                    + "(the card's gate statistics are corrupt)");
+        } else if (ood > oodThreshold) {
             reasons.add("does not look like a dermoscopic skin image: OOD score "
                     + PyFormat.fixed(ood, 1) + " over " + PyFormat.fixed(oodThreshold, 1));
         }
         Map<String, Double> scores = new LinkedHashMap<>();
         scores.put("luminance", PyFormat.round(lum, 4));
         scores.put("min_side", (double) Math.min(w, h));
-        scores.put("ood", PyFormat.round(ood, 4));
+        scores.put("ood", Double.isNaN(ood) || Double.isInfinite(ood) ? ood : PyFormat.round(ood, 4));
         scores.put("sharpness", PyFormat.round(sharp, 4));
         return new GateVerdict(reasons.isEmpty(), reasons, scores);
     }

@@ -3,8 +3,9 @@ package org.skinedge.core;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.HashSet;
-import java.util.Set;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -13,13 +14,14 @@ import java.util.regex.Pattern;
  * comes from. The digest is the sha256 of the file's bytes with every occurrence of the digest
  * read as 64 zeros; it covers the embedded card, so a changed label, calibration or graph is
  * caught before anything is shown. The sidecar {@code <name>.card.json} must be a byte copy of
- * the embedded card.
+ * the embedded card, and a file holding more than one card is refused.
  */
 public final class Integrity {
     private static final String ZEROS = new String(new char[64]).replace('\0', '0');
     private static final Pattern SEALED = Pattern.compile("\"integrity_sha256\": \"([0-9a-f]{64})\"");
     /** Card fields only skinedge versions that seal every card write (card.SEALED_ERA_FIELDS). */
-    private static final String[] SEALED_ERA_FIELDS = {"calibration", "referral", "gate", "intended_use"};
+    private static final String[] SEALED_ERA_FIELDS = {"calibration", "referral", "gate", "intended_use",
+        "image_limits", "malignant_labels"};
 
     private Integrity() {
     }
@@ -31,18 +33,18 @@ public final class Integrity {
     public static String verify(byte[] pte, String name) {
         // ISO-8859-1 maps bytes to chars one to one, so the regex sees the raw bytes.
         Matcher m = SEALED.matcher(new String(pte, StandardCharsets.ISO_8859_1));
-        Set<String> found = new HashSet<>();
+        List<String> found = new ArrayList<>();
         while (m.find()) {
             found.add(m.group(1));
         }
-        if (found.size() > 1) {
-            throw new CardException(name + ": corrupt: " + found.size() + " different integrity "
-                    + "hashes in it");
+        if (found.size() > 1) {  // an export writes one card: a second was appended
+            throw new CardException(name + ": corrupt: " + found.size() + " model cards' "
+                    + "integrity hashes in it, where an export writes one; export it again");
         }
         if (found.isEmpty()) {
             return "";
         }
-        String digest = found.iterator().next();
+        String digest = found.get(0);
         if (!digest.equals(sha256Hex(replace(pte, digest.getBytes(StandardCharsets.US_ASCII),
                 ZEROS.getBytes(StandardCharsets.US_ASCII))))) {
             throw new CardException(name + ": integrity sha256 does not match the model card "
@@ -65,7 +67,10 @@ public final class Integrity {
             throw new CardException(name + ": no model card (neither " + sideName + " nor a "
                     + "'model_card' method); export it with `skinedge export --target executorch`");
         }
-        if (sidecar != null && !contains(pte, stripTrailingWhitespace(sidecar))) {
+        // The sidecar must be the model_card constant itself, byte for byte: finding its bytes
+        // somewhere in the file is all that can be checked when the method is not at hand.
+        byte[] side = sidecar == null ? null : stripTrailingWhitespace(sidecar);
+        if (side != null && (embedded != null ? !Arrays.equals(side, embedded) : !contains(pte, side))) {
             throw new CardException(sideName + ": not the model card embedded in " + name
                     + ": the sidecar was edited or belongs to another export; copy the pair "
                     + "that skinedge export wrote");
@@ -153,6 +158,6 @@ public final class Integrity {
         while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == ' ' || b[n - 1] == '\t')) {
             n--;
         }
-        return java.util.Arrays.copyOf(b, n);
+        return Arrays.copyOf(b, n);
     }
 }

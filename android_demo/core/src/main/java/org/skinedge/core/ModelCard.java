@@ -25,6 +25,9 @@ public final class ModelCard {
     static final int MAX_INPUT_SIZE = 2048;
     static final int MAX_VIEWS = 64;
     private static final Pattern HEX64 = Pattern.compile("[0-9a-f]{64}");
+    /** card.py MAX_DEPTH and PROSE_FIELDS: see {@link #checkText}. */
+    static final int MAX_DEPTH = 32;
+    private static final String PROSE_FIELD = "intended_use";
 
     public final String source;
     public final String architecture;
@@ -40,6 +43,10 @@ public final class ModelCard {
     public final Referral referral;
     public final InputGate gate;
     public final IntendedUse intendedUse;
+    /** The labels summed into the malignant probability where the card has no referral. */
+    public final List<String> malignantLabels;
+    /** Bounds on the work per image; the defaults for a card without the field. */
+    public final ImageLimits imageLimits;
     /** The whole document, for fields shown as they are (metrics, software versions). */
     public final JSONObject json;
 
@@ -47,6 +54,7 @@ public final class ModelCard {
         this.source = source;
         this.json = d;
         requireAll(d, "architecture", "input_size", "mean", "std", "params", "flops", "labels");
+        checkText(d, "", 0);
         architecture = string(d, "architecture", true);
         inputSize = intIn(d, "input_size", MIN_INPUT_SIZE, MAX_INPUT_SIZE);
         three(d, "mean", false);
@@ -77,7 +85,9 @@ public final class ModelCard {
             object(d, name);
         }
         calibration = Calibration.parse(object(d, "calibration"), labels.size(), this::field);
-        referral = Referral.parse(object(d, "referral"), labels, this::field);
+        malignantLabels = malignant(d, labels);
+        imageLimits = ImageLimits.parse(object(d, "image_limits"), inputSize, this::field);
+        referral = Referral.parse(object(d, "referral"), labels, malignantLabels, this::field);
         gate = InputGate.parse(object(d, "gate"), this::field);
         intendedUse = IntendedUse.parse(object(d, "intended_use"), this::field);
     }
@@ -274,6 +284,76 @@ public final class ModelCard {
             throw field(name, "must be a JSON object", v);
         }
         return ((JSONObject) v).length() == 0 ? null : (JSONObject) v;
+    }
+
+    /**
+     * card.py _check_text: no string in the card (keys too) holds a control character (Unicode
+     * Cc, Cf, Zl, Zp; "\n" allowed in the prose of intended_use), and nothing nests deeper than
+     * MAX_DEPTH: the app shows card text as it is, so a label must not forge what it shows.
+     */
+    private void checkText(Object v, String path, int depth) {
+        if (depth > MAX_DEPTH) {
+            throw field(path.split("[.\\[]")[0], "nests deeper than " + MAX_DEPTH + " levels at " + path);
+        }
+        if (v instanceof String) {
+            String c = control((String) v, path.split("[.\\[]")[0].equals(PROSE_FIELD));
+            if (c != null) {
+                String top = path.split("[.\\[]")[0];
+                throw field(top, "holds a control character (" + c + ")"
+                        + (path.equals(top) ? "" : " at " + path) + "; card text is shown as it "
+                        + "is, so control characters (line breaks outside prose, terminal "
+                        + "escapes, direction marks) are refused");
+            }
+        } else if (v instanceof JSONObject) {
+            for (java.util.Iterator<String> it = ((JSONObject) v).keys(); it.hasNext(); ) {
+                String k = it.next();
+                String where = path.isEmpty() ? k : path + "." + k;
+                if (control(k, false) != null) {
+                    throw field(path.isEmpty() ? k : path.split("[.\\[]")[0],
+                            "has a key holding a control character (" + control(k, false) + ")");
+                }
+                checkText(((JSONObject) v).opt(k), where, depth + 1);
+            }
+        } else if (v instanceof JSONArray) {
+            for (int i = 0; i < ((JSONArray) v).length(); i++) {
+                checkText(((JSONArray) v).opt(i), path + "[" + i + "]", depth + 1);
+            }
+        }
+    }
+
+    /** The first control character of {@code s} as Python's ascii() writes it; null if none. */
+    static String control(String s, boolean prose) {
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            i += Character.charCount(cp);
+            int t = Character.getType(cp);
+            boolean bad = t == Character.CONTROL || t == Character.FORMAT
+                    || t == Character.LINE_SEPARATOR || t == Character.PARAGRAPH_SEPARATOR;
+            if (bad && !(prose && cp == '\n')) {
+                if (cp == '\n' || cp == '\t' || cp == '\r') {
+                    return cp == '\n' ? "\\n" : cp == '\t' ? "\\t" : "\\r";
+                }
+                return cp < 0x100 ? String.format("\\x%02x", cp)
+                        : cp < 0x10000 ? String.format("\\u%04x", cp) : String.format("\\U%08x", cp);
+            }
+        }
+        return null;
+    }
+
+    /** clinical.check_malignant_labels; a card without the field: clinical.default_malignant. */
+    private List<String> malignant(JSONObject d, List<String> codes) {
+        if (!d.has("malignant_labels")) {
+            return codes.containsAll(Referral.LEGACY_MALIGNANT) ? Referral.LEGACY_MALIGNANT
+                    : Collections.<String>emptyList();
+        }
+        List<String> out = strings(d.optJSONArray("malignant_labels"));
+        if (out == null) {
+            throw field("malignant_labels", "must be a list of label codes");
+        }
+        if (new HashSet<>(out).size() != out.size() || !codes.containsAll(out)) {
+            throw field("malignant_labels", "must list distinct labels of this model");
+        }
+        return Collections.unmodifiableList(out);
     }
 
     /** How a part of the card reports a malformed field (name, problem). */

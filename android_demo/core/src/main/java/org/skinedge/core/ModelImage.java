@@ -25,21 +25,26 @@ public final class ModelImage {
         this.rgb = rgb;
     }
 
-    /** The card's preprocessing of a decoded image. Throws ImageException (see checkSize). */
+    /** The card's preprocessing of a decoded image, within the card's image limits. Throws
+     * ImageException (see checkSize). */
     public static ModelImage of(DecodedImage img, ModelCard card) {
-        return of(img, card.inputSize);
+        return of(img, card.inputSize, card.imageLimits);
     }
 
     static ModelImage of(DecodedImage img, int size) {
-        checkSize(img.name, img.width, img.height);
+        return of(img, size, ImageLimits.DEFAULTS);
+    }
+
+    static ModelImage of(DecodedImage img, int size, ImageLimits limits) {
+        checkSize(img.name, img.width, img.height, limits);
         int w = img.shownWidth(), h = img.shownHeight();
         int[] nwh = resizedShape(w, h, size);
         int nw = nwh[0], nh = nwh[1];
-        if ((long) nw * nh > MAX_RESIZED_PIXELS) {
+        if ((long) nw * nh > limits.maxResizedPixels) {
             throw new ImageException(img.name + ": a " + w + "x" + h + " image resized to the "
                     + "model's " + size + " px input would be " + nw + "x" + nh + " ("
                     + PyFormat.fixed((double) nw * nh / 1e6, 0) + " MP) before the crop, over the "
-                    + MAX_RESIZED_PIXELS / 1_000_000 + " MP limit; crop it to the lesion first");
+                    + mega(limits.maxResizedPixels) + " MP limit; crop it to the lesion first");
         }
         byte[] resized = PillowResize.resize(img.toRgb8(), w, h, nw, nh);
         int left = (nw - size) / 2, top = (nh - size) / 2;
@@ -69,22 +74,42 @@ public final class ModelImage {
      * file's header size before decoding it (so a decompression bomb is never decoded).
      */
     public static void checkSize(String name, int w, int h) {
-        if ((long) w * h > MAX_PIXELS) {
+        checkSize(name, w, h, ImageLimits.DEFAULTS);
+    }
+
+    /** checkSize within a card's image limits ({@code card.imageLimits}). */
+    public static void checkSize(String name, int w, int h, ImageLimits limits) {
+        if ((long) w * h > limits.maxPixels) {
             throw new ImageException(name + ": image is " + w + "x" + h + " ("
                     + PyFormat.fixed((double) w * h / 1e6, 0) + " MP), over the "
-                    + MAX_PIXELS / 1_000_000 + " MP limit (possible decompression bomb); "
+                    + mega(limits.maxPixels) + " MP limit (possible decompression bomb); "
                     + "downscale it first");
         }
-        if (Math.min(w, h) < MIN_SIDE) {
+        if (Math.min(w, h) < limits.minSide) {
             throw new ImageException(name + ": image is " + w + "x" + h + ", too small to "
-                    + "classify (min side " + MIN_SIDE + " px)");
+                    + "classify (min side " + limits.minSide + " px)");
         }
-        if (Math.max(w, h) > (long) MAX_ASPECT_RATIO * Math.min(w, h)) {
+        if (Math.max(w, h) > (long) limits.maxAspectRatio * Math.min(w, h)) {
             throw new ImageException(name + ": image is " + w + "x" + h + ", aspect ratio "
-                    + PyFormat.fixed((double) Math.max(w, h) / Math.min(w, h), 0) + ":1, over the "
-                    + MAX_ASPECT_RATIO + ":1 limit (a lesion photo is about 4:3); crop it to the "
-                    + "lesion first");
+                    + aspectRatio(w, h) + ", over the " + limits.maxAspectRatio + ":1 limit (a "
+                    + "lesion photo is about 4:3); crop it to the lesion first");
         }
+    }
+
+    /** preprocess.aspect_ratio: the longer side over the shorter, exactly ("1001:100"). */
+    static String aspectRatio(int w, int h) {
+        int a = Math.max(w, h), b = Math.min(w, h), g = gcd(a, b);
+        return a / g + ":" + b / g;
+    }
+
+    private static int gcd(int a, int b) {
+        return b == 0 ? Math.max(a, 1) : gcd(b, a % b);
+    }
+
+    /** Python's f"{n / 1e6:g}" for the limits (whole or fractional millions of pixels). */
+    private static String mega(long n) {
+        return n % 1_000_000 == 0 ? String.valueOf(n / 1_000_000)
+                : new java.math.BigDecimal(n).movePointLeft(6).stripTrailingZeros().toPlainString();
     }
 
     /** (width, height) once the shorter side is scaled to size: preprocess.resized_shape. */

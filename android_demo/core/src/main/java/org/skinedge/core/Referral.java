@@ -15,8 +15,8 @@ import org.json.JSONObject;
  */
 public final class Referral {
     /**
-     * The malignant classes skinedge.api scores for a card without a referral field (cards from
-     * before calibration; clinical.MALIGNANT): a probability, but no threshold and no verdict.
+     * clinical.MALIGNANT: the malignant classes of a card that names none (no
+     * {@code malignant_labels}: older exports) and has them all. Newer cards name their own.
      */
     static final List<String> LEGACY_MALIGNANT =
             Collections.unmodifiableList(Arrays.asList("akiec", "bcc", "mel"));
@@ -36,10 +36,14 @@ public final class Referral {
         return !Double.isNaN(threshold);
     }
 
-    static Referral parse(JSONObject v, List<String> labels, ModelCard.FieldError err) {
+    /**
+     * The card's referral; without one, the card's {@code malignant} labels give a malignant
+     * probability but no threshold and no verdict (null when it names none).
+     */
+    static Referral parse(JSONObject v, List<String> labels, List<String> malignant,
+                          ModelCard.FieldError err) {
         if (v == null) {
-            return labels.containsAll(LEGACY_MALIGNANT)
-                    ? new Referral("malignant", LEGACY_MALIGNANT, Double.NaN) : null;
+            return malignant.isEmpty() ? null : new Referral("malignant", malignant, Double.NaN);
         }
         JSONObject tasks = v.optJSONObject("tasks");
         if (tasks == null) {
