@@ -158,9 +158,7 @@ def post(run: Path, name: str, env: dict) -> None:
         if out.returncode != 0:
             print(f"[post] {name}: skinedge {args[0]} exit {out.returncode}", flush=True)
             return
-        if done.suffix == ".json":
-            done.write_text(out.stdout)
-        elif done.suffix == ".done":
+        if done.parent == dest or done.suffix == ".done":  # what the command printed
             done.write_text(out.stdout or "ok\n")
     print(f"[post {time.strftime('%H:%M:%S')}] {name}: calibrated, exported, scored", flush=True)
 
