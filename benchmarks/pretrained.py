@@ -9,6 +9,8 @@ Arms (NAME_sSEED):
   lite0_128   efficientnet_lite0 --init imagenet at 128 px (0.25 GFLOP)
   lite0_160   the same at 160 px (0.39 GFLOP; the images are 200x150, so 160 is a slight upsample)
   lite0_192   the same at 192 px (0.56 GFLOP)
+  lite0_128_bal  lite0_128 with a fully class-balanced sampler (--balance sampler) instead of
+                 square-root balancing: class balance toward melanoma
   kd_lite0_128   lite0 at 128 px distilled from the ensemble of the three lite0_128 seeds
   kd_mnv4_128    the from-scratch mobilenetv4_conv_small (10 epochs) distilled from the same
                  ensemble: the control
@@ -44,10 +46,10 @@ EPOCHS = 6
 KEEP = ("config.json", "metrics.json", "training_curves.png", "confusion_test.png")
 
 
-def recipe(arch: str, size: int, seed: int) -> list[str]:
+def recipe(arch: str, size: int, seed: int, balance: str = "sqrt") -> list[str]:
     return ["--arch", arch, "--init", "imagenet", "--img-size", str(size), "--epochs",
             str(EPOCHS), "--batch-size", "32", "--lr", "1e-3", "--warmup", "1",
-            "--balance", "sqrt", "--drop-rate", "0.2", "--seed", str(seed)]
+            "--balance", balance, "--drop-rate", "0.2", "--seed", str(seed)]
 
 
 def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str]]]:
@@ -57,6 +59,9 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str]]]:
     for size in (128, 160):
         out += [(f"lite0_{size}_s{s}", ["train", *recipe("efficientnet_lite0", size, s), *common])
                 for s in seeds]
+    # Class balance toward melanoma: every class drawn equally often (the shipped recipe's).
+    out += [(f"lite0_128_bal_s{s}", ["train", *recipe("efficientnet_lite0", 128, s, "sampler"),
+                                     *common]) for s in seeds]
     # The affordable teacher on 2 cores: the ensemble of the three lite0_128 seeds.
     ensemble = ",".join(str(run / f"lite0_128_s{s}" / "best") for s in seeds)
     for s in seeds:

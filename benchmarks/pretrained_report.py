@@ -28,9 +28,10 @@ WHAT = {
     "lite0_128": "efficientnet_lite0 ImageNet, 128 px",
     "lite0_160": "efficientnet_lite0 ImageNet, 160 px",
     "lite0_192": "efficientnet_lite0 ImageNet, 192 px",
+    "lite0_128_bal": "lite0_128 with a fully balanced sampler instead of sqrt balancing",
     "lite2_260": "efficientnet_lite2 ImageNet, 260 px (teacher)",
-    "kd_lite0_128": "lite0 128 px distilled from lite2_260",
-    "kd_mnv4_128": "mobilenetv4 from scratch distilled from lite2_260",
+    "kd_lite0_128": "lite0 128 px distilled from the lite0_128 ensemble",
+    "kd_mnv4_128": "mobilenetv4 from scratch distilled from the lite0_128 ensemble",
 }
 COLUMNS = ("val bal-acc", "test bal-acc", "macro-F1", "mel recall", "AUC", "malignant AUROC",
            "sens @ referral", "spec @ referral", "referred", "int8 Δ bal-acc")
