@@ -80,8 +80,8 @@ def jobs(run: Path, seeds: list[int]) -> list[tuple[str, list[str]]]:
 
 
 def making(run: Path, name: str) -> bool:
-    """Another process (an earlier queue) is training this run now."""
-    return subprocess.run(["pgrep", "-f", "--", f"--out {run / name}( |$)"],
+    """Another process (an earlier queue) is training or post-processing this run now."""
+    return subprocess.run(["pgrep", "-f", "--", f"--out {run / name}( |$|/)"],
                           capture_output=True).returncode == 0
 
 
