@@ -26,7 +26,9 @@ from .errors import ConfigError
 
 ECE_BINS = 15
 METHOD = "temperature+prior"
-BALANCED_MODES = ("sampler", "loss", "both")  # training configs whose objective saw equal classes
+# Training configs whose objective saw equal classes; ``sqrt`` draws class c in proportion to
+# sqrt(n_c) and weights its loss by n_c^-1/2, so each class's expected share of the loss is equal.
+BALANCED_MODES = ("sampler", "loss", "both", "sqrt")
 T_RANGE = (0.05, 20.0)
 
 
