@@ -11,8 +11,15 @@ Verdicts:
 - ``weak``: a traceback or another exception type, a message that does not name the culprit or
   spans lines, a whole batch lost for one item, exit 0 with error text, a hang, or too much
   memory.
-- ``silent``: exit 0 or a label where it should have failed, NaN in the output, or a label
-  other than the original model's.
+- ``silent``: exit 0 or a label where it should have failed, NaN in the output, a label
+  other than the original model's, more output lines than images (forged by a file name or
+  card text), a user's own file deleted, or exit 0 without the warning a probe expects
+  (``warn``: e.g. a cache entry that fails its checksum).
+
+Issue 24 added ``hostile_probes``: ONNX external data and a .pte with a second card appended
+(what the hash must cover), card text with line breaks and terminal escapes, hostile gates,
+``calibrate --out`` and ``cache clear`` on a user's own folders, a zeroed cache entry, and
+absurd nesting, caps, device files and aspect ratios.
 
 Fixtures are built once in a temporary folder from the shipped model and sample: fp32 .onnx and
 .pte exports (``skinedge export``), tampered copies, broken images and data folders. CLI probes
@@ -73,6 +80,8 @@ class Probe:
     timeout: int = 240
     max_rss_mb: int = 3000
     isolated: bool = False  # run as its own process (memory measured, hangs contained)
+    keeps: list = field(default_factory=list)  # files a user owns that must survive the probe
+    lines: int = 0  # stdout lines a run that exits 0 must print (one per image)
 
 
 @dataclass
@@ -350,8 +359,118 @@ def _env(w: Path, extra: dict | None = None) -> dict:
 def build_fixtures(w: Path) -> dict[str, str]:
     f = {**_images(w), **_other_files(w)}
     f.update(_artifacts(w))
+    f.update(_hostile(w, f))
     f.update({"W": w, "model": MODEL, "sample": SAMPLE})
     return {k: str(v) for k, v in f.items()}
+
+
+def _sealed_ck(w: Path, name: str, edit) -> Path:
+    """A checkpoint of the shipped model whose card is ``edit(card)``, sealed as skinedge seals
+    (so only the card checks, not the hash, can refuse it)."""
+    from skinedge.card import ModelCard
+    from skinedge.checkpoint import load_checkpoint, save_checkpoint
+
+    model, card = load_checkpoint(MODEL)
+    dest = w / "bad" / name
+    save_checkpoint(dest, model, ModelCard.from_dict(card.to_dict()).with_(**edit(card)))
+    return dest
+
+
+def _hostile(w: Path, f: dict) -> dict[str, Path]:
+    """Issue 24's fixtures: what the hash must cover, card text that forges lines, hostile
+    gates, folders of a user's own that calibrate and the cache must not delete."""
+    import onnx
+    from PIL import Image
+
+    from skinedge.card import PLACEHOLDER, seal
+
+    out, bad = {}, w / "bad"
+    m = onnx.load(f["onnx"])
+    for p in m.metadata_props:
+        if p.key == "skinedge.model_card":
+            p.value = json.dumps({**json.loads(p.value), "integrity_sha256": PLACEHOLDER},
+                                 indent=2, sort_keys=True)
+    (bad / "external").mkdir()
+    out["onnx_external"] = bad / "external" / "ext.onnx"
+    onnx.save_model(m, str(out["onnx_external"]), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.bin")
+    seal(out["onnx_external"])
+    _flip(bad / "external" / "weights.bin", [0.5, 0.7])  # changed after sealing
+    out["pte_appended"] = _pte_copy(w, "pte_appended")
+    side = out["pte_appended"].with_name(PTE.removesuffix(".pte") + ".card.json")
+    doc = json.loads(side.read_text())
+    evil = json.dumps({**_swap(doc, "mel", "nv"), "integrity_sha256": PLACEHOLDER}, indent=2,
+                      sort_keys=True)
+    data = out["pte_appended"].read_bytes().replace(doc["integrity_sha256"].encode(),
+                                                    PLACEHOLDER.encode())
+    out["pte_appended"].write_bytes(data + evil.encode())
+    side.write_text(evil.replace(PLACEHOLDER, seal(out["pte_appended"])) + "\n")
+    forged = "mel\n/fake/other.jpg: nv (Melanocytic nevi)  [nv 0.990]  no referral"
+    gate = json.loads((MODEL / "card.json").read_text())["gate"]
+    n = len(gate["ood"]["mean"])
+    for name, edit in (
+            ("ck_forged_label", lambda c: {"labels": (*c.labels[:4], forged, *c.labels[5:])}),
+            ("ck_ansi_names", lambda c: {"label_names": ("\x1b[2K\rsha256 ok: forged",
+                                                         *c.label_names[1:])}),
+            ("ck_ansi_training", lambda c: {"training": {**c.training,
+                                                         "data": "\x1b[1Asha256 ok: forged"}}),
+            ("ck_gate_1e308", lambda c: {"gate": {**gate, "ood": {**gate["ood"], "precision": [
+                [1e308 * (-1) ** (i + j) for j in range(n)] for i in range(n)]}}}),
+            ("ck_gate_min_side", lambda c: {"gate": {**gate, "min_side": -5}}),
+            ("ck_gate_luminance", lambda c: {"gate": {**gate, "luminance": [0.9, 0.1]}}),
+            ("ck_referral_constructor", lambda c: {"referral": {"score": "constructor",
+                                                               "tasks": {}}})):
+        out[name] = _sealed_ck(w, name, edit)
+    out["ck_deep"] = _ck_copy(w, "ck_deep")
+    deep = '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "training": {'
+    text = (out["ck_deep"] / "card.json").read_text()
+    (out["ck_deep"] / "card.json").write_text(text.replace('"training": {', deep, 1))
+    out["onnx_deep"] = bad / "deep.onnx"
+    m = onnx.load(f["onnx"])
+    for p in m.metadata_props:
+        if p.key == "skinedge.model_card":
+            p.value = p.value.replace('"training": {', deep, 1)
+    onnx.save(m, str(out["onnx_deep"]))
+    out["ck_devzero"] = _ck_copy(w, "ck_devzero")
+    (out["ck_devzero"] / "model.safetensors").unlink()
+    (out["ck_devzero"] / "model.safetensors").symlink_to("/dev/zero")
+    out["img_newline"] = w / "img" / "a\nforged.jpg: nv (Melanocytic nevi)  no referral.jpg"
+    shutil.copy(f["good1"], out["img_newline"])
+    Image.new("RGB", (1001, 100), (180, 120, 110)).save(w / "img" / "wide1001x100.png")
+    out["wide1001"] = w / "img" / "wide1001x100.png"
+    out.update(_user_folders(w))
+    return out
+
+
+def _user_folders(w: Path) -> dict[str, Path]:
+    """Folders of a user's own: a thesis beside a card.json, a checkpoint with notes, a cache
+    folder with the user's own .npy files, and a cache whose entry was zeroed."""
+    import numpy as np
+
+    out = {"user_thesis": w / "user" / "thesis"}
+    (out["user_thesis"] / "photos").mkdir(parents=True)
+    (out["user_thesis"] / "thesis.docx").write_text("years of work")
+    (out["user_thesis"] / "photos" / "a.jpg").write_bytes(b"jpeg")
+    (out["user_thesis"] / "card.json").write_text('{"not": "a model card"}')
+    out["user_ck_notes"] = w / "user" / "ck_notes"
+    shutil.copytree(MODEL, out["user_ck_notes"])
+    (out["user_ck_notes"] / "notes.txt").write_text("mine")
+    out["user_cache"] = w / "user" / "cache"
+    out["user_cache"].mkdir()
+    np.save(out["user_cache"] / "images_224px_train.npy", np.ones((4, 8, 8, 3), np.uint8))
+    np.save(out["user_cache"] / ".images_64px_holiday.tmp1.npy", np.ones((4, 8, 8, 3), np.uint8))
+    old = time.time() - 86_400
+    for p in out["user_cache"].iterdir():
+        os.utime(p, (old, old))
+    out["corrupt_cache"] = w / "user" / "corrupt_cache"
+    r = subprocess.run([sys.executable, "-m", "skinedge.cli", "eval", "--json", "--bootstrap",
+                        "0"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+                       env=_env(w, {"SKINEDGE_CACHE": str(out["corrupt_cache"])}))
+    if r.returncode:
+        sys.exit(f"fixture eval for the corrupted cache failed:\n{r.stderr[-3000:]}")
+    for entry in out["corrupt_cache"].glob("images_*px_*.npy"):
+        np.save(entry, np.zeros_like(np.load(entry)))
+    return out
 
 
 # ============================================================================ CLI probes
@@ -780,8 +899,74 @@ def cli_probes() -> list[Probe]:
         P("cache clear (SKINEDGE_CACHE is a file)", "cache", ["cache", "clear"],
           env={"SKINEDGE_CACHE": "{cache_file}"}, expect="ok-or-error", needle="cache_is_a_file"),
         P("cache info --json", "cache", ["cache", "info", "--json"], expect="ok"),
+        *hostile_probes(),
     ]
     return probes
+
+
+def hostile_probes() -> list[Probe]:
+    """Issue 24: what the hash must cover, card text that forges output, hostile gates,
+    commands that must not delete a user's files, a corrupted cache entry, and the weak cases."""
+    P = Probe
+    user = ["{user_thesis}/thesis.docx", "{user_thesis}/photos/a.jpg"]
+    return [
+        P("predict --model onnx whose external data (weights.bin) changed after sealing",
+          "predict", ["predict", "--json", "--model", "{onnx_external}", "{good1}"],
+          expect="refuse-or-same", ref="onnx", needle="weights.bin"),
+        P("inspect onnx with external data", "inspect", ["inspect", "{onnx_external}"],
+          needle="weights.bin"),
+        P("predict --model pte with a second card appended and used as the sidecar", "predict",
+          ["predict", "--json", "--model", "{pte_appended}", "{good1}"],
+          expect="refuse-or-same", ref="pte", needle="pte_appended"),
+        P("inspect pte with a second card appended", "inspect", ["inspect", "{pte_appended}"],
+          needle="pte_appended"),
+        P("predict --model checkpoint whose label forges a line (sealed)", "predict",
+          ["predict", "--model", "{ck_forged_label}", "{good1}"], needle="control character",
+          lines=1),
+        P("inspect checkpoint with ANSI escapes in label_names (sealed)", "inspect",
+          ["inspect", "{ck_ansi_names}"], needle="control character"),
+        P("inspect checkpoint with ANSI escapes in training.data (sealed)", "inspect",
+          ["inspect", "{ck_ansi_training}"], needle="control character"),
+        P("predict an image whose file name holds a newline", "predict",
+          ["predict", "{img_newline}"], expect="ok", lines=1),
+        P("predict --model checkpoint with gate precision +-1e308 (sealed)", "predict",
+          ["predict", "--model", "{ck_gate_1e308}", "{good1}"], needle="'gate'"),
+        P("predict --model checkpoint with gate min_side -5 (sealed)", "predict",
+          ["predict", "--model", "{ck_gate_min_side}", "{good1}"], needle="'gate'"),
+        P("predict --model checkpoint with gate luminance [0.9, 0.1] (sealed)", "predict",
+          ["predict", "--model", "{ck_gate_luminance}", "{good1}"], needle="'gate'"),
+        P("predict --model checkpoint with referral score 'constructor' (sealed)", "predict",
+          ["predict", "--model", "{ck_referral_constructor}", "{good1}"], needle="'referral'"),
+        P("calibrate --out a user's folder holding a card.json", "calibrate",
+          ["calibrate", "{ck_plain}", "--data", "{sample}", "--out", "{user_thesis}"],
+          needle="thesis", keeps=user),
+        P("calibrate --out a checkpoint with the user's notes in it", "calibrate",
+          ["calibrate", "{ck_plain}", "--data", "{sample}", "--out", "{user_ck_notes}"],
+          needle="notes.txt", keeps=["{user_ck_notes}/notes.txt"]),
+        P("calibrate warns on a thin validation split", "calibrate",
+          ["calibrate", "{ck_plain}", "--data", "{sample}", "--out", "{W}/cal_warn"],
+          expect="warn", needle="fewer than"),
+        P("cache clear in a folder of the user's own .npy files", "cache", ["cache", "clear"],
+          env={"SKINEDGE_CACHE": "{user_cache}"}, expect="ok",
+          keeps=["{user_cache}/images_224px_train.npy",
+                 "{user_cache}/.images_64px_holiday.tmp1.npy"]),
+        P("eval with a cache entry overwritten by zeros", "eval",
+          ["eval", "--json", "--bootstrap", "0"], env={"SKINEDGE_CACHE": "{corrupt_cache}"},
+          expect="warn", needle="checksum"),
+        P("predict --model checkpoint card nested 100,000 deep", "predict",
+          ["predict", "--model", "{ck_deep}", "{good1}"], needle="nests"),
+        P("predict --model onnx card nested 100,000 deep", "predict",
+          ["predict", "--model", "{onnx_deep}", "{good1}"], needle="nests"),
+        P("cache info (SKINEDGE_CACHE_MAX of 400 digits)", "cache", ["cache", "info"],
+          env={"SKINEDGE_CACHE_MAX": "9" * 400}, needle="SKINEDGE_CACHE_MAX"),
+        P("predict --model checkpoint with weights linked to /dev/zero", "predict",
+          ["predict", "--model", "{ck_devzero}", "{good1}"], needle="not a regular file",
+          timeout=120, isolated=True),
+        P("inspect checkpoint with weights linked to /dev/zero", "inspect",
+          ["inspect", "{ck_devzero}"], needle="not a regular file", timeout=120, isolated=True),
+        P("predict a 1001x100 image (exact aspect ratio)", "predict",
+          ["predict", "{wide1001}", "{good1}"], expect="item", needle="1001:100"),
+    ]
 
 
 # ============================================================================ API probes
@@ -1056,13 +1241,24 @@ def _labels(out: str) -> list:
     return labels if labels is not None else _text_labels(out)
 
 
-def classify_cli(p: Probe, rc, out: str, err: str, rss: float, refs: dict) -> tuple[str, str]:
+def classify_cli(p: Probe, rc, out: str, err: str, rss: float, refs: dict,
+                 lost: list | None = None) -> tuple[str, str]:
     lines = _error_lines(err)
     both = out + "\n" + err
+    if lost:
+        return "silent", f"deleted the user's own {', '.join(lost)}"
     if rc is None:
         return "weak", f"no answer within {p.timeout} s (killed)"
     if TRACEBACK in both:
         return "weak", "traceback: " + (lines[-1] if lines else "")[:200]
+    if p.lines and rc == 0 and len(out.splitlines()) != p.lines:
+        return "silent", f"{len(out.splitlines())} output lines for {p.lines} image(s): forged lines"
+    if p.expect == "warn":
+        if rc != 0:
+            return "weak", f"a valid input failed (exit {rc}): {(lines or [''])[0][:200]}"
+        if p.needle not in err:
+            return "silent", f"exit 0 without a warning naming {p.needle!r}"
+        return "clear", "ran, with the warning"
     if _nan_in(out):
         return "silent", "NaN in the output"
     if rss > p.max_rss_mb:
@@ -1162,7 +1358,7 @@ def cli_refs(f: dict, env: dict) -> dict:
 def summary_md(results: list[Result], seconds: float, commit: str) -> str:
     counts = {v: sum(r.verdict == v for r in results) for v in ("clear", "weak", "silent")}
     cli = sum(r.area != "api" for r in results)
-    lines = ["# Probe campaign (issue 11)", "",
+    lines = ["# Probe campaign (issues 11 and 24)", "",
              (f"{len(results)} probes ({cli} CLI, {len(results) - cli} API) on `{commit}`, "
               f"{seconds / 60:.1f} min: **{counts['clear']} clear, {counts['weak']} weak, "
               f"{counts['silent']} silent**."), "",
@@ -1240,7 +1436,12 @@ def _run_cli_probe(p: Probe, f: dict) -> dict:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return {"rc": rc, "out": out[-20000:], "err": err[-20000:]}
+    return {"rc": rc, "out": out[-20000:], "err": err[-20000:], "lost": _lost(p, f)}
+
+
+def _lost(p: Probe, f: dict) -> list[str]:
+    """The user's own files (``p.keeps``) that the probe deleted."""
+    return [Path(_fill(k, f)).name for k in p.keeps if not os.path.lexists(_fill(k, f))]
 
 
 def _run_api_probe(fn, image, f: dict, refs: dict, p: Probe) -> dict:
@@ -1350,7 +1551,8 @@ def cli_result(p: Probe, argv: list[str], r: dict, refs: dict, w: Path) -> Resul
         verdict, why, rc, first = "weak", r["crashed"], None, ""
     else:
         rc = r["rc"]
-        verdict, why = classify_cli(p, rc, r["out"], r["err"], r.get("rss_mb", 0.0), refs)
+        verdict, why = classify_cli(p, rc, r["out"], r["err"], r.get("rss_mb", 0.0), refs,
+                                    r.get("lost"))
         lines = _error_lines(r["err"])
         first = lines[0] if lines else ""
     return Result(p.name, p.area, "skinedge " + " ".join(hide(x) for x in argv), p.expect, rc,
@@ -1424,7 +1626,8 @@ def run_all(only: str, f: dict, refs: dict, w: Path, env: dict) -> list[Result]:
         rc, out, err, secs, rss = run_cli([_fill(x, f) for x in p.argv],
                                           _env(w, {k: _fill(v, f) for k, v in p.env.items()}),
                                           p.timeout)
-        done[i] = ({"rc": rc, "out": out, "err": err, "seconds": secs, "rss_mb": round(rss, 1)}
+        done[i] = ({"rc": rc, "out": out, "err": err, "seconds": secs, "rss_mb": round(rss, 1),
+                    "lost": _lost(p, f)}
                    if rc is not None else {"crashed": f"no answer within {p.timeout} s (killed)",
                                            "seconds": secs, "rss_mb": round(rss, 1)})
         log("cli", i, done[i])

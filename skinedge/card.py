@@ -371,8 +371,7 @@ def _check_fields(d: dict[str, Any], source: str) -> None:
                           ("referral", check_referral(d.get("referral", {}), d["labels"])),
                           ("malignant_labels", check_malignant_labels(
                               d.get("malignant_labels", []), d["labels"])),
-                          ("image_limits", check_image_limits(d.get("image_limits", {}),
-                                                              d["input_size"])),
+                          ("image_limits", check_image_limits(d.get("image_limits", {}))),
                           ("gate", check_gate(d.get("gate", {}))),
                           ("intended_use", check_intended_use(d.get("intended_use", {})))):
         if problem:

@@ -67,16 +67,19 @@ class ImageLimits:
 DEFAULT_LIMITS = ImageLimits()
 
 
-def check_image_limits(v, input_size: int) -> str:
+MAX_MIN_SIDE = 65536  # a card may raise min_side this far (refusing more images is safe)
+
+
+def check_image_limits(v) -> str:
     """'' when ``v`` (a card's ``image_limits``) is usable: known keys, integers from 1 to the
-    default (min_side: to the input size), so a card can only tighten them."""
+    default (min_side: to MAX_MIN_SIDE), so a card cannot make an app take on more work."""
     if not isinstance(v, dict):
         return "must be a JSON object"
     unknown = sorted(set(v) - set(asdict(DEFAULT_LIMITS)))
     if unknown:
         return f"has unknown key(s) {', '.join(unknown)}"
     for key, value in v.items():
-        top = input_size if key == "min_side" else getattr(DEFAULT_LIMITS, key)
+        top = MAX_MIN_SIDE if key == "min_side" else getattr(DEFAULT_LIMITS, key)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
             return f"must have {key} an integer from 1 to {top}"
     return ""
@@ -153,7 +156,8 @@ def _check_size(size: tuple[int, int], name: str, limits: ImageLimits = DEFAULT_
     if w * h > limits.max_pixels:
         raise DataError(
             f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the "
-            f"{limits.max_pixels / 1e6:g} MP limit (possible decompression bomb); downscale it first"
+            f"{limits.max_pixels / 1e6:g} MP limit (possible decompression bomb); downscale it "
+            "first"
         )
     if min(w, h) < limits.min_side:
         raise DataError(f"{name}: image is {w}x{h}, too small to classify (min side "

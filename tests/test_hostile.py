@@ -22,7 +22,7 @@ import skinedge
 from skinedge.api import DEFAULT_MODEL, SAMPLE_DATA
 from skinedge.card import PLACEHOLDER, ModelCard, seal
 from skinedge.checkpoint import CARD, WEIGHTS, save_checkpoint
-from skinedge.errors import CheckpointError, ConfigError, DataError, OutputError
+from skinedge.errors import CheckpointError, DataError, OutputError
 from skinedge.models import create_model
 from skinedge.recipes import Recipe
 from skinedge.targets import TARGETS
@@ -184,20 +184,14 @@ def test_predict_prints_one_line_per_image_whatever_its_file_name(tmp_path):
     assert doc[0]["source"] == str(name)  # the JSON keeps the exact value
 
 
-def test_inspect_escapes_what_it_prints_from_the_file(artifacts, tmp_path):
-    """inspect prints structure read from the graph (input names) beside the card."""
-    import onnx
-
-    from skinedge.targets.summary import format_inspection, inspect_artifact
-
-    m = onnx.load(str(artifacts["onnx"]))
-    m.graph.input[0].name = "image\x1b[2K"
-    for node in m.graph.node:
-        node.input[:] = ["image\x1b[2K" if x == "image" else x for x in node.input]
-    dest = tmp_path / "m.onnx"
-    onnx.save(m, str(dest))
-    text = format_inspection(inspect_artifact(dest))
-    assert "\x1b" not in text and "image\\x1b[2K" in text
+def test_inspect_escapes_what_it_prints(artifacts, tmp_path):
+    """inspect printed the artifact's name (and the card's text) raw: an escape in a file name
+    reached the terminal."""
+    dest = tmp_path / "m\x1b[2K\nsha256 ok.onnx"
+    shutil.copy(artifacts["onnx"], dest)
+    r = run_cli("inspect", str(dest))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "\x1b" not in r.stdout and r.stdout.splitlines()[0].startswith("m\\x1b[2K\\nsha256")
 
 
 # -- 4. the gate says "usable" on NaN; gate ranges unchecked (Python side; the apps below) ----
@@ -388,3 +382,84 @@ def test_the_android_core_refuses_the_same_hostile_cards(tmp_path):
                         "org.junit.runner.JUnitCore", "org.skinedge.core.HostileCardTest"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "OK (5 tests)" in r.stdout, r.stdout[-6000:] + r.stderr[-2000:]
+
+
+def test_the_ios_core_tests_the_same_hostile_cards():
+    """HostileCardTests.swift carries the fixture's cases (its package is built and tested in
+    a chroot without the repository beside it): they must be the fixture's, unchanged."""
+    text = (ROOT / "ios_demo" / "SkinedgeCore" / "Tests" / "SkinedgeCoreTests"
+            / "HostileCardTests.swift").read_text()
+    copy = json.loads(text.split('static let fixtureJSON = """', 1)[1].split('"""', 1)[0])
+    fixture = json.loads((FIXTURES / "hostile_cards.json").read_text())
+    assert copy == {k: fixture[k] for k in ("gates", "nan_gate", "referrals")}
+
+
+# -- weak cases: the real cause, in one line, exit 2 ------------------------------------------
+
+def test_a_card_nested_absurdly_deep_is_one_line(checkpoint):
+    """100,000 levels gave a raw RecursionError (exit 1)."""
+    doc = json.loads((checkpoint / CARD).read_text())
+    for depth, why in ((100_000, "nests too deeply"), (40, "nests deeper than 32 levels")):
+        (checkpoint / CARD).write_text(json.dumps({**doc, "training": {"x": 0}})
+                                       .replace('{"x": 0}', "[" * depth + "]" * depth))
+        with pytest.raises(CheckpointError, match=why):
+            ModelCard.load(checkpoint / CARD)
+    r = run_cli("predict", str(IMAGE), "--model", str(checkpoint))
+    assert r.returncode == 2 and "card.json" in _one_line(r) and "nests" in r.stderr
+
+
+def test_an_absurd_cache_cap_is_one_line(tmp_path):
+    """SKINEDGE_CACHE_MAX with 400 digits gave an OverflowError traceback."""
+    env = {**os.environ, "SKINEDGE_CACHE": str(tmp_path), "SKINEDGE_CACHE_MAX": "9" * 400}
+    r = run_cli("cache", "info", env=env)
+    assert r.returncode == 2 and "SKINEDGE_CACHE_MAX=" in _one_line(r) and "too large" in r.stderr
+
+
+def test_a_device_where_a_file_goes_is_named_as_such(checkpoint):
+    """model.safetensors linked to /dev/zero: "weights file not found" (predict), "header too
+    small" (inspect)."""
+    (checkpoint / WEIGHTS).unlink()
+    (checkpoint / WEIGHTS).symlink_to("/dev/zero")
+    for argv in (("predict", str(IMAGE), "--model", str(checkpoint)), ("inspect", str(checkpoint))):
+        r = run_cli(*argv, timeout=120)
+        assert r.returncode == 2, (argv, r.stdout[-2000:], r.stderr[-2000:])
+        assert "model.safetensors: not a regular file (a device" in _one_line(r)
+
+
+def test_a_full_disk_is_called_disk_full_at_the_path(tmp_path, monkeypatch):
+    """export onto a full disk ended with "failed their parity check"."""
+    import onnx
+
+    from skinedge.atomic import write_text
+
+    with pytest.raises(OutputError, match="disk full at /dev/full"):
+        write_text("/dev/full", "x" * 100_000)
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(onnx, "save", full)
+    model, card = _model_and_card()
+    with pytest.raises(OutputError, match=f"disk full at {tmp_path / 'm.onnx'}"):
+        TARGETS["onnx"].load_module().export(model, card, tmp_path / "m.onnx",
+                                             Recipe("onnx-fp32", "onnx", "fp32"), None)
+
+
+def test_the_aspect_ratio_is_given_exactly():
+    """A 1001x100 image was refused as "aspect ratio 10:1, over the 10:1 limit"."""
+    from skinedge.preprocess import load_image
+
+    with pytest.raises(DataError, match="aspect ratio 1001:100, over the 10:1 limit"):
+        load_image(np.zeros((100, 1001), np.uint8))
+    assert load_image(np.zeros((100, 1000), np.uint8)).size == (1000, 100)
+
+
+def test_the_card_image_limits_are_applied_by_the_api(checkpoint, tmp_path):
+    model, card = _model_and_card()
+    save_checkpoint(tmp_path / "strict", model, card.with_(image_limits={"min_side": 500}))
+    clf = skinedge.load(tmp_path / "strict")
+    with pytest.raises(DataError, match="min side 500 px"):
+        clf.predict(IMAGE)  # 600x450: within the SDK's limits, not this card's
+    assert skinedge.load(checkpoint).predict(IMAGE).label
+    with pytest.raises(CheckpointError, match="'image_limits' must have max_pixels"):
+        ModelCard.from_dict({**card.to_dict(), "image_limits": {"max_pixels": 10**12}})

@@ -8,7 +8,8 @@ method ``model_card`` (UTF-8 bytes in a uint8 tensor, so contiguous in the file)
 ``<name>.card.json`` is a byte copy of it, for tools that cannot run the program, and must
 be the ``model_card`` constant byte for byte (finding its bytes somewhere in the file is not
 enough: a second card could be appended). The hash is checked before ExecuTorch parses the
-file, and a file holding more than one card is refused. Exports from before the integrity hash had a sidecar that added the file's sha256.
+file, and a file holding more than one card is refused. Exports from before the integrity hash
+had a sidecar that added the file's sha256.
 """
 from __future__ import annotations
 

@@ -116,14 +116,15 @@ export function checkMalignantLabels(v, labels) {
   return "";
 }
 
-/** preprocess.check_image_limits: known keys, integers from 1 to the default (min_side: to the
- * input size), so a card can only tighten them. */
-export function checkImageLimits(v, inputSize) {
+/** preprocess.check_image_limits: known keys, integers from 1 to the default (min_side: to
+ * MAX_MIN_SIDE), so a card cannot make the page take on more work. */
+const MAX_MIN_SIDE = 65536;
+export function checkImageLimits(v) {
   if (!isObject(v)) return "must be a JSON object";
   const unknown = Object.keys(v).filter((k) => !has(DEFAULT_LIMITS, k)).sort();
   if (unknown.length) return `has unknown key(s) ${unknown.join(", ")}`;
   for (const [key, value] of Object.entries(v)) {
-    const top = key === "min_side" ? inputSize : DEFAULT_LIMITS[key];
+    const top = key === "min_side" ? MAX_MIN_SIDE : DEFAULT_LIMITS[key];
     if (!isInt(value) || value < 1 || value > top) return `must have ${key} an integer from 1 to ${top}`;
   }
   return "";
@@ -207,7 +208,7 @@ export function parseCard(text, source = "<card>") {
     ["calibration", checkCalibration(card.calibration, card.labels.length)],
     ["referral", checkReferral(card.referral, card.labels)],
     ["malignant_labels", checkMalignantLabels(card.malignant_labels, card.labels)],
-    ["image_limits", checkImageLimits(has(d, "image_limits") ? d.image_limits : {}, card.input_size)],
+    ["image_limits", checkImageLimits(has(d, "image_limits") ? d.image_limits : {})],
     ["gate", checkGate(card.gate)],
     ["intended_use", checkIntendedUse(card.intended_use)],
   ]) {

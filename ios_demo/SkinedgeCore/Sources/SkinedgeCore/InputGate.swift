@@ -124,7 +124,10 @@ public enum InputGate {
         if sharp < gate.sharpnessMin {
             reasons.append("blurred: sharpness \(fixed(sharp, 2)), under \(fixed(gate.sharpnessMin, 2))")
         }
-        if ood > gate.oodThreshold {
+        if !ood.isFinite {  // NaN > threshold is false: never "usable" on it
+            reasons.append("does not look like a dermoscopic skin image: OOD score not finite "
+                           + "(the card's gate statistics are corrupt)")
+        } else if ood > gate.oodThreshold {
             reasons.append("does not look like a dermoscopic skin image: OOD score "
                            + "\(fixed(ood, 1)) over \(fixed(gate.oodThreshold, 1))")
         }

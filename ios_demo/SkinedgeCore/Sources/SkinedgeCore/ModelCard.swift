@@ -22,6 +22,9 @@ public struct ModelCard: Equatable {
         ("interpolation", .string("bilinear")),
     ]
     static let required = ["architecture", "input_size", "mean", "std", "params", "flops", "labels"]
+    /// card.py MAX_DEPTH and PROSE_FIELDS (see `checkText`).
+    static let maxDepth = 32
+    static let proseField = "intended_use"
 
     public let source: String
     public let architecture: String
@@ -38,6 +41,11 @@ public struct ModelCard: Equatable {
     public let referral: Referral?
     public let gate: GateSpec?
     public let intendedUse: IntendedUse?
+    /// The labels summed into the malignant probability when the card has no referral field
+    /// (empty for an older card that does not name them: the app names no class itself).
+    public let malignantLabels: [String]
+    /// Bounds on the work per image: the card's, or the defaults for an older card.
+    public let imageLimits: ImageLimits
     public let integritySha256: String
     /// The software versions that wrote the card (skinedge, torch, coremltools, ...).
     public let software: [String: String]
@@ -69,6 +77,7 @@ public struct ModelCard: Equatable {
         func bad(_ field: String, _ problem: String) -> SkinedgeError {
             SkinedgeError.badCard(source: source, field: field, problem: problem)
         }
+        try ModelCard.checkText(doc, path: "", depth: 0, bad)
         guard let arch = d["architecture"]?.string, !arch.isEmpty else {
             throw bad("architecture", "must be a non-empty string")
         }
@@ -117,6 +126,8 @@ public struct ModelCard: Equatable {
         self.views = v
         integritySha256 = d["integrity_sha256"]?.string ?? ""
         software = (d["software"]?.object ?? [:]).compactMapValues(\.string)
+        malignantLabels = try ModelCard.checkMalignant(d["malignant_labels"], labels, bad)
+        imageLimits = try ImageLimits.parse(d["image_limits"], bad: bad)
         calibration = try Calibration.parse(d["calibration"], labels: labels, bad: bad)
         referral = try Referral.parse(d["referral"], labels: labels, bad: bad)
         gate = try GateSpec.parse(d["gate"], bad: bad)
@@ -133,6 +144,69 @@ public struct ModelCard: Equatable {
             throw bad("labels", "has duplicate label '\(dup.element)'")
         }
         return labels
+    }
+
+    /// clinical.check_malignant_labels: distinct labels of this model; none when absent.
+    private static func checkMalignant(_ v: JSONValue?, _ labels: [String],
+                                       _ bad: (String, String) -> SkinedgeError) throws -> [String] {
+        guard let v else { return [] }
+        guard let names = v.strings else { throw bad("malignant_labels", "must be a list of label codes") }
+        guard Set(names).count == names.count, Set(names).isSubset(of: Set(labels)) else {
+            throw bad("malignant_labels", "must list distinct labels of this model")
+        }
+        return names
+    }
+
+    /// card.py _check_text: no string in the card (keys too) holds a control character (Unicode
+    /// Cc, Cf, Zl, Zp; a line break allowed in the prose of intended_use), and nothing nests
+    /// deeper than `maxDepth`: the app shows card text as it is.
+    static func checkText(_ v: JSONValue, path: String, depth: Int,
+                          _ bad: (String, String) -> SkinedgeError) throws {
+        let top = String(path.split(whereSeparator: { $0 == "." || $0 == "[" }).first ?? "")
+        if depth > maxDepth { throw bad(top, "nests deeper than \(maxDepth) levels at \(path)") }
+        switch v {
+        case let .string(text):
+            if let c = control(text, prose: top == proseField) {
+                throw bad(top, "holds a control character (\(c))" + (path == top ? "" : " at \(path)")
+                          + "; card text is shown as it is, so control characters (line breaks "
+                          + "outside prose, terminal escapes, direction marks) are refused")
+            }
+        case let .array(items):
+            for (i, x) in items.enumerated() {
+                try checkText(x, path: "\(path)[\(i)]", depth: depth + 1, bad)
+            }
+        case let .object(fields):
+            for (k, x) in fields.sorted(by: { $0.key < $1.key }) {
+                if let c = control(k, prose: false) {
+                    throw bad(path.isEmpty ? k : top, "has a key holding a control character (\(c))")
+                }
+                try checkText(x, path: path.isEmpty ? k : "\(path).\(k)", depth: depth + 1, bad)
+            }
+        default:
+            return
+        }
+    }
+
+    /// The first control character of `text` as Python's ascii() writes it; nil when none.
+    static func control(_ text: String, prose: Bool) -> String? {
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator:
+                if prose && scalar == "\n" { continue }
+                let n = scalar.value, hex = { (w: Int) in
+                    String(repeating: "0", count: max(0, w - String(n, radix: 16).count)) + String(n, radix: 16)
+                }
+                switch n {
+                case 9: return "\\t"
+                case 10: return "\\n"
+                case 13: return "\\r"
+                default: return n < 0x100 ? "\\x" + hex(2) : n < 0x10000 ? "\\u" + hex(4) : "\\U" + hex(8)
+                }
+            default:
+                continue
+            }
+        }
+        return nil
     }
 
     /// The card in a model's creator-defined metadata (CoreML `user_defined_metadata`).

@@ -18,8 +18,9 @@ public struct Prediction: Equatable {
     /// Every class, most probable first (ties: the earlier label first, as numpy's argsort).
     public let ranked: [ClassProbability]
     public let calibrated: Bool
-    /// Summed calibrated probability of the card's referral classes; nil without a referral
-    /// field (Python then sums a built-in list of malignant classes: the app names no class).
+    /// Summed calibrated probability of the card's referral classes, or without a referral
+    /// field of its `malignant_labels`; nil when the card names neither (an older card: Python
+    /// then sums a built-in list of malignant classes, and the app names no class itself).
     public let malignantProbability: Double?
     /// `malignantProbability >= threshold`; nil without a referral field.
     public let refer: Bool?
@@ -74,6 +75,8 @@ public enum Predictor {
             let p = r.positives.reduce(0.0) { $0 + probs[card.labels.firstIndex(of: $1)!] }
             malignant = p
             refer = p >= r.threshold
+        } else if !card.malignantLabels.isEmpty {
+            malignant = card.malignantLabels.reduce(0.0) { $0 + probs[card.labels.firstIndex(of: $1)!] }
         }
         return Prediction(
             label: card.labels[best], rawProbabilities: raw,

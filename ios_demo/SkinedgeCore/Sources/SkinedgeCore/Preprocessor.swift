@@ -24,18 +24,20 @@ public struct ModelImage: Equatable {
 /// card (S) and Pillow's arithmetic.
 public enum Preprocessor {
     public static func modelImage(_ raw: RawImage, card: ModelCard, source: String) throws -> ModelImage {
-        try modelImage(raw, size: card.inputSize, source: source)
+        try modelImage(raw, size: card.inputSize, source: source, limits: card.imageLimits)
     }
 
-    public static func modelImage(_ raw: RawImage, size: Int, source: String) throws -> ModelImage {
-        try ImageLimits.check(width: raw.width, height: raw.height, source: source)
+    /// `limits`: the card's image_limits (the defaults for a card without them).
+    public static func modelImage(_ raw: RawImage, size: Int, source: String,
+                                  limits: ImageLimits = .defaults) throws -> ModelImage {
+        try limits.check(width: raw.width, height: raw.height, source: source)
         let (oriented, w, h) = orient(rgb8(raw), width: raw.width, height: raw.height,
                                       orientation: raw.orientation)
         let (nw, nh) = resizedShape(width: w, height: h, size: size)
-        if nw * nh > ImageLimits.maxResizedPixels {
+        if nw * nh > limits.maxResizedPixels {
             throw SkinedgeError.badImage(source: source, problem: "a \(w)x\(h) image resized to "
                 + "the model's \(size) px input would be \(nw)x\(nh) before the crop, over the "
-                + "\(ImageLimits.maxResizedPixels / 1_000_000) MP limit; crop it to the lesion first")
+                + "\(limits.maxResizedPixels / 1_000_000) MP limit; crop it to the lesion first")
         }
         let resized = PillowResize.resize(oriented, width: w, height: h, newWidth: nw, newHeight: nh)
         let left = (nw - size) / 2, top = (nh - size) / 2

@@ -67,6 +67,14 @@ public struct Referral: Equatable {
 
 /// The input gate's thresholds and out-of-distribution statistics (gate.py fit_gate).
 public struct GateSpec: Equatable {
+    /// gate.py's ranges (MIN_SIDE_RANGE, SHARPNESS_RANGE, FEATURE_BOUND, PRECISION_BOUND,
+    /// THRESHOLD_MAX): within them every statistic is finite (no inf - inf = NaN).
+    static let minSideRange = 1...65536
+    static let sharpnessRange = -1.0...10.0
+    static let featureBound = 10.0
+    static let precisionBound = 1e12
+    static let thresholdMax = 1e12
+
     public let minSide: Int
     public let luminance: (low: Double, high: Double)
     public let sharpnessMin: Double
@@ -97,6 +105,19 @@ public struct GateSpec: Equatable {
         let precision = rows.compactMap { $0.numbers(count: n) }
         guard precision.count == n else {
             throw bad("gate", "must have ood statistics over the \(n) features this version computes")
+        }
+        guard minSideRange.contains(minSide) else {
+            throw bad("gate", "must have min_side from 1 to 65536 px")
+        }
+        guard lum[0] >= 0, lum[0] <= lum[1], lum[1] <= 1 else {
+            throw bad("gate", "must have luminance [low, high] with 0 <= low <= high <= 1")
+        }
+        guard sharpnessRange.contains(sharp) else { throw bad("gate", "must have sharpness_min in [-1, 10]") }
+        guard mean.allSatisfy({ abs($0) <= featureBound }),
+              precision.allSatisfy({ $0.allSatisfy { abs($0) <= precisionBound } }),
+              threshold > 0, threshold <= thresholdMax else {
+            throw bad("gate", "must have ood mean within +-10, precision within +-1e+12 and a "
+                      + "threshold in (0, 1e+12]")
         }
         return GateSpec(minSide: minSide, luminance: (lum[0], lum[1]), sharpnessMin: sharp,
                         oodMean: mean, oodPrecision: precision, oodThreshold: threshold)

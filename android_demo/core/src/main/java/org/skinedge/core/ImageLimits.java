@@ -17,6 +17,8 @@ public final class ImageLimits {
     public final int minSide;
     public final int maxAspectRatio;
     public final long maxResizedPixels;
+    /** preprocess.MAX_MIN_SIDE: how far a card may raise min_side. */
+    static final int MAX_MIN_SIDE = 65536;
 
     private ImageLimits(long maxPixels, int minSide, int maxAspectRatio, long maxResizedPixels) {
         this.maxPixels = maxPixels;
@@ -26,15 +28,15 @@ public final class ImageLimits {
     }
 
     /** preprocess.check_image_limits: known keys, integers from 1 to the default (min_side:
-     * to the input size); null {@code v} (no field) gives the defaults. */
-    static ImageLimits parse(JSONObject v, int inputSize, ModelCard.FieldError err) {
+     * to MAX_MIN_SIDE); null {@code v} (no field) gives the defaults. */
+    static ImageLimits parse(JSONObject v, ModelCard.FieldError err) {
         if (v == null) {
             return DEFAULTS;
         }
         long[] value = {DEFAULTS.maxPixels, DEFAULTS.minSide, DEFAULTS.maxAspectRatio,
             DEFAULTS.maxResizedPixels};
         String[] keys = {"max_pixels", "min_side", "max_aspect_ratio", "max_resized_pixels"};
-        long[] top = {DEFAULTS.maxPixels, inputSize, DEFAULTS.maxAspectRatio, DEFAULTS.maxResizedPixels};
+        long[] top = {DEFAULTS.maxPixels, MAX_MIN_SIDE, DEFAULTS.maxAspectRatio, DEFAULTS.maxResizedPixels};
         for (Iterator<String> it = v.keys(); it.hasNext(); ) {
             String key = it.next();
             int i = java.util.Arrays.asList(keys).indexOf(key);

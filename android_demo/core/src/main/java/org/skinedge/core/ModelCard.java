@@ -86,7 +86,7 @@ public final class ModelCard {
         }
         calibration = Calibration.parse(object(d, "calibration"), labels.size(), this::field);
         malignantLabels = malignant(d, labels);
-        imageLimits = ImageLimits.parse(object(d, "image_limits"), inputSize, this::field);
+        imageLimits = ImageLimits.parse(object(d, "image_limits"), this::field);
         referral = Referral.parse(object(d, "referral"), labels, malignantLabels, this::field);
         gate = InputGate.parse(object(d, "gate"), this::field);
         intendedUse = IntendedUse.parse(object(d, "intended_use"), this::field);
