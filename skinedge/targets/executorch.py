@@ -14,6 +14,7 @@ had a sidecar that added the file's sha256.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,28 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name.removesuffix(".pte") + ".card.json")
 
 
+@contextmanager
+def _relu6_as_fused_activation():
+    """While quantizing: XNNPACK's quantizer fuses conv + ReLU (one observer, after the
+    activation), but gives hardtanh (ReLU6: EfficientNet-Lite, MobileNetV2) the observer of the
+    conv output before it, so every int8 range is the pre-clip one. Conv + hardtanh(0, max) is
+    annotated like conv + ReLU instead (XNNPACK applies the clamp as the conv's output bounds).
+    Measured on efficientnet_lite0 at 128 px, 512 validation images: top-1 agreement with fp32
+    0.879 -> 0.969, max |Δp| 0.667 -> 0.139."""
+    utils = require("executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils", "executorch")
+    plain = utils.is_relu_node
+    relu6 = (torch.ops.aten.hardtanh.default, torch.ops.aten.hardtanh_.default)
+
+    def relu_or_relu6(node) -> bool:
+        return plain(node) or (node.op == "call_function" and node.target in relu6
+                               and len(node.args) > 1 and node.args[1] == 0.0)
+    utils.is_relu_node = relu_or_relu6
+    try:
+        yield
+    finally:
+        utils.is_relu_node = plain
+
+
 def _quantize(model, card: ModelCard, calibration: np.ndarray, scheme: str):
     xq = require("executorch.backends.xnnpack.quantizer.xnnpack_quantizer", "executorch")
     pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "torchao")
@@ -51,7 +74,8 @@ def _quantize(model, card: ModelCard, calibration: np.ndarray, scheme: str):
     quantizer = xq.XNNPACKQuantizer().set_global(cfg)
     gm = torch.export.export(model, (example_input(card.input_size),),
                              dynamic_shapes=({0: _batch_dim()},)).module()
-    prepared = pt2e.prepare_pt2e(gm, quantizer)
+    with _relu6_as_fused_activation():
+        prepared = pt2e.prepare_pt2e(gm, quantizer)
     with torch.no_grad():
         for i in range(0, len(calibration), 16):
             prepared(torch.from_numpy(calibration[i:i + 16]))
