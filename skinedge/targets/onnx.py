@@ -115,25 +115,27 @@ def _external_files(m) -> list[str]:
                    for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL})
 
 
-def _load(path: Path):
+def _load(path: Path, external: bool = False):
+    """The ONNX model in ``path``; one that keeps tensors in external data is refused unless
+    ``external`` (counting MACs reads no prediction from them: then they are loaded)."""
     onnx = require("onnx", "onnx")
     path = Path(path)
     regular_file(path)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not an ONNX model; export it again")
     try:
-        # External data is never read: a model that has any is refused below.
-        m = onnx.load(str(path), load_external_data=False)
+        # External data is not read here: a model that has any is refused below.
+        m = onnx.load(str(path), load_external_data=external)
     except Exception as exc:  # onnx raises DecodeError/ValueError/OSError variously
         raise CheckpointError(f"{path}: not a readable ONNX model: corrupt or truncated "
                               f"({str(exc)[:200]})") from None
     if not m.graph.node:
         raise CheckpointError(f"{path}: not an ONNX model, or a corrupt or truncated one "
                               "(it holds no graph)")
-    external = _external_files(m)
-    if external:
+    outside = [] if external else _external_files(m)
+    if outside:
         raise CheckpointError(f"{path}: keeps tensors in ONNX external data "
-                              f"({', '.join(external)[:200]}), outside the file its integrity "
+                              f"({', '.join(outside)[:200]}), outside the file its integrity "
                               "hash covers, so they could change unnoticed; refused. Export it "
                               "again with `skinedge export` (one self-contained .onnx)")
     return m
@@ -215,7 +217,7 @@ def graph_macs(path: Path, batch: int = 1) -> dict[str, int]:
     second, independent count beside torch's FlopCounterMode (in the card)."""
     from onnx import shape_inference
 
-    model = _load(path)
+    model = _load(path, external=True)
     for inp in model.graph.input:
         for d in inp.type.tensor_type.shape.dim:
             if not d.HasField("dim_value"):
