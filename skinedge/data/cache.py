@@ -31,6 +31,7 @@ import io
 import json
 import os
 import re
+import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -233,10 +234,10 @@ def _read_entry(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
         return None  # unreadable (or evicted meanwhile): rebuilt by the caller
     if arr.shape != shape or arr.dtype != np.uint8:
         return None
-    if _sha256(arr) != mark["sha256"]:
-        warnings.warn(f"skinedge: {path}: cached images fail their checksum (the file was "
-                      "changed or corrupted), so they are not used; decoded again",
-                      stacklevel=3)
+    if _sha256(arr) != mark["sha256"]:  # on stderr always: it must never pass unnoticed
+        print(f"skinedge: warning: {path}: cached images fail their checksum (the file was "
+              "changed or corrupted), so they are not used; decoding them again",
+              file=sys.stderr, flush=True)
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # its last use, for least-recently-used eviction
