@@ -37,12 +37,14 @@ register("mobilenetv3_large_100", "mobilenetv3_large_100", "student",
 register("efficientnet_b0", "efficientnet_b0", "student",
          "EfficientNet-B0, 4.0M params, SiLU + squeeze-excite (paper's CNN student)")
 register("efficientnet_lite0", "efficientnet_lite0", "student",
-         "EfficientNet-Lite0, 4.7M params, ReLU6, no squeeze-excite (ImageNet weights: "
+         "EfficientNet-Lite0, 3.4M params (7-class head), ReLU6, no squeeze-excite (ImageNet weights: "
          "--init imagenet)")
 register("efficientnet_lite1", "efficientnet_lite1", "student",
-         "EfficientNet-Lite1, 5.4M params, native 240 px (ImageNet weights: --init imagenet)")
+         "EfficientNet-Lite1, 4.1M params (7-class head), native 240 px (ImageNet weights: "
+         "--init imagenet)")
 register("efficientnet_lite2", "efficientnet_lite2", "student",
-         "EfficientNet-Lite2, 6.1M params, native 260 px (ImageNet weights: --init imagenet)")
+         "EfficientNet-Lite2, 4.8M params (7-class head), native 260 px (ImageNet weights: "
+         "--init imagenet)")
 register("vit_base_patch16", "vit_base_patch16_224", "student",
          "ViT-B/16, 86M params (paper's ViT student)")
 register("vit_tiny_patch16", "vit_tiny_patch16_224", "teacher", "ViT-Ti/16, 5.7M params")
