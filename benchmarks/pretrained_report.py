@@ -93,8 +93,9 @@ def latencies(bench: dict | None) -> dict[str, dict[str, float]]:
     for row in (bench or {}).get("rows", []):
         if row.get("status") != "ok" or row.get("kind") != "artifact":
             continue
+        quant = str(row.get("quantization", "")).split("-")[0]  # "int8-static" -> "int8"
         key = {("executorch", "int8"): "int8 .pte ms", ("onnx", "fp32"): "onnx fp32 ms"}.get(
-            (row.get("target"), row.get("quantization")))
+            (row.get("target"), quant))
         run = next((p for p in Path(row["path"]).parts if re.search(r"_s\d+$|^shipped", p)), None)
         if key and run:
             out.setdefault(run, {})[key] = row["latency_ms"]["1"]["median"]
