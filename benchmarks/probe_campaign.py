@@ -52,7 +52,10 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "probes"
 MODEL = ROOT / "skinedge" / "assets" / "default_model"
 SAMPLE = ROOT / "skinedge" / "assets" / "ham10000_sample"
 TRAIN_SMALL = ["--epochs", "1", "--max-batches", "1", "--img-size", "32", "--no-progress"]
-ONNX, PTE = "mobilenetv4_conv_small_onnx_fp32.onnx", "mobilenetv4_conv_small_xnnpack_fp32.pte"
+# The fp32 exports of the shipped model, named as `skinedge export` names them (architecture,
+# backend, quantization): whichever architecture is shipped.
+_ARCH = json.loads((MODEL / "card.json").read_text())["architecture"]
+ONNX, PTE = f"{_ARCH}_onnx_fp32.onnx", f"{_ARCH}_xnnpack_fp32.pte"
 TRACEBACK = "Traceback (most recent call last)"
 # stderr lines that are not the command's answer: backend chatter, progress, warnings
 NOISE = re.compile(r"^(WARNING:|W\d{4} |I\d{4} |\s*$)|[\d?.]+ ?\w*/s\]|\d+%\||"
