@@ -70,7 +70,7 @@ def regularisation(cfg) -> dict:
 def new_model(cfg: TrainConfig, data: TrainData):
     """A fresh model and its card: normalised with the training images' statistics, or with
     ImageNet's for ``--init imagenet`` (the statistics its backbone was trained with)."""
-    imagenet = cfg.init == IMAGENET
+    imagenet = getattr(cfg, "init", None) == IMAGENET  # PretrainConfig has no --init
     if imagenet:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     else:
