@@ -3,8 +3,8 @@ and answers from transcripts (tests/fixtures/adb/transcripts/*.json) whose runne
 (tests/fixtures/adb/recorded/) follow the formats of ExecuTorch's executor_runner,
 onnxruntime_perf_test, toybox `time -v`, minibench and devicectl. No real adb runs here.
 
-The artifacts are tiny stand-ins with real, sealed model cards (a .pte is only ever read by the
-phone's runner; the .onnx is a one-node graph), so no model is trained or exported.
+The .pte is the small model's real int8 export (the session's `exported` fixture: its card is
+read from the program itself); the .onnx is a one-node graph with a real, sealed card.
 """
 import json
 import os
@@ -29,8 +29,11 @@ SERIAL = "3A281FDJH00C2P"
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory) -> Path:
-    """A sealed .pte stand-in (card embedded + sidecar) and a sealed one-node .onnx."""
+def artifacts(tmp_path_factory, exported) -> Path:
+    """The small model's real int8 .pte (its card is read from the program, so a stand-in no
+    longer passes) with its sidecar, and a sealed one-node .onnx."""
+    import shutil
+
     import onnx
     from onnx import TensorProto, helper
 
@@ -38,11 +41,12 @@ def artifacts(tmp_path_factory) -> Path:
     from skinedge.targets.common import CARD_KEY
 
     out = tmp_path_factory.mktemp("artifacts")
+    pte = Path(exported["executorch-int8"].path)
+    assert pte.name == PTE
+    shutil.copy(pte, out / PTE)
+    shutil.copy(pte.with_name(PTE.replace(".pte", ".card.json")), out / PTE.replace(".pte", ".card.json"))
     base = ModelCard.load(DEFAULT_MODEL / "card.json")
     blank = dict(artifact_sha256="", artifact_hash_scope="", integrity_sha256=PLACEHOLDER)
-    card = base.with_(format="executorch", quantization="int8", artifact_file=PTE, **blank)
-    (out / PTE).write_bytes(b"\0fake program\0" + card.to_json().encode() + b"\0")
-    card.with_(integrity_sha256=seal(out / PTE)).save(out / PTE.replace(".pte", ".card.json"))
     size = base.input_size
     graph = helper.make_graph(
         [helper.make_node("Identity", ["image"], ["logits"])], "g",
