@@ -20,7 +20,6 @@ from skinedge.bench.adb import Listed, choose, parse_devices
 from skinedge.bench.importing import import_docs
 from skinedge.cli import main
 from skinedge.errors import DataError
-from skinedge.layout import DEFAULT_MODEL
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adb"
 PTE = "mobilenetv4_conv_small_xnnpack_int8.pte"
