@@ -399,14 +399,19 @@ def main(argv: list[str] | None = None) -> int:
     new = _new_folder(args)
     try:
         return args.func(args)
-    except SkinedgeError as exc:
+    except SkinedgeError as exc:  # file names in it may hold line breaks: one line, escaped
+        from .card import printable
+
         _drop_if_empty(new)
-        print(f"skinedge {args.command}: error: {exc}", file=sys.stderr)
+        print(f"skinedge {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # permission denied, disk full, a folder where a file goes, ...
+        from .card import printable
+
         _drop_if_empty(new)
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"skinedge {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"skinedge {args.command}: error: {printable(where + str(exc.strerror or exc))}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"skinedge {args.command}: interrupted", file=sys.stderr)

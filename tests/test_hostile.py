@@ -467,3 +467,14 @@ def test_the_card_image_limits_are_applied_by_the_api(checkpoint, tmp_path):
     assert skinedge.load(checkpoint).predict(IMAGE).label
     with pytest.raises(CheckpointError, match="'image_limits' must have max_pixels"):
         ModelCard.from_dict({**card.to_dict(), "image_limits": {"max_pixels": 10**12}})
+
+
+def test_an_error_naming_a_file_with_a_line_break_is_one_line(tmp_path):
+    """The top-level error printer escapes what it prints, like predict's own lines."""
+    import sys as _sys
+
+    model = tmp_path / "a\nfake.jpg: nv (no referral)"
+    r = subprocess.run([_sys.executable, "-m", "skinedge.cli", "predict", "--model", str(model),
+                        str(tmp_path / "x.jpg")], capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "a\\nfake.jpg" in r.stderr
