@@ -351,7 +351,11 @@ def test_eval_names_the_model_whose_split_does_not_fit_the_data(capsys, tmp_path
 def test_export_refuses_a_folder_that_has_an_artifacts_name(tmp_path):
     from skinedge.exporting import ExportConfig, run_export
 
-    mine = tmp_path / "out" / "mobilenetv4_conv_small_onnx_fp32.onnx"
+    from skinedge.card import ModelCard
+    from skinedge.layout import DEFAULT_MODEL
+
+    arch = ModelCard.load(DEFAULT_MODEL / "card.json").architecture  # the shipped model's name
+    mine = tmp_path / "out" / f"{arch}_onnx_fp32.onnx"
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("my work")
     with pytest.raises(OutputError, match=re.escape(str(mine)) + ".*not written by skinedge export"):
