@@ -243,14 +243,20 @@ def main() -> None:
     a = p.parse_args()
     if not (a.run / "pretrain" / "best").is_dir() or not (a.run / "teacher_mae").is_dir():
         sys.exit(f"error: {a.run}: run benchmarks/mae_teacher.sh first (pretrain, teacher_mae)")
-    queue = [j for j in jobs(a.run, a.seeds) if not a.only or j[0] in a.only]
-    if a.only:
-        queue.sort(key=lambda j: a.only.index(j[0]))
+    run_queue(jobs(a.run, a.seeds), a.only, a.lanes, run_lane, a.run)
+
+
+def run_queue(queue: list, only: list[str] | None, lanes: int, lane, run: Path) -> None:
+    """Run the jobs (name first) in ``lanes`` threads of ``lane(queue, lock, run)``; with
+    ``only``, just those names, in that order. Shared by the study queues."""
+    queue = [j for j in queue if not only or j[0] in only]
+    if only:
+        queue.sort(key=lambda j: only.index(j[0]))
     lock = threading.Lock()
-    lanes = [threading.Thread(target=run_lane, args=(queue, lock, a.run)) for _ in range(a.lanes)]
-    for t in lanes:
+    threads = [threading.Thread(target=lane, args=(queue, lock, run)) for _ in range(lanes)]
+    for t in threads:
         t.start()
-    for t in lanes:
+    for t in threads:
         t.join()
 
 

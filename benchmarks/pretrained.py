@@ -208,15 +208,10 @@ def main() -> None:
 
         return report(RESULTS)
     a.run.mkdir(parents=True, exist_ok=True)
-    queue = [j for j in jobs(a.run, a.seeds) if not a.only or j[0] in a.only]
-    if a.only:
-        queue.sort(key=lambda j: a.only.index(j[0]))
-    lock = threading.Lock()
-    lanes = [threading.Thread(target=run_lane, args=(queue, lock, a.run)) for _ in range(a.lanes)]
-    for t in lanes:
-        t.start()
-    for t in lanes:
-        t.join()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ablation import run_queue
+
+    run_queue(jobs(a.run, a.seeds), a.only, a.lanes, run_lane, a.run)
 
 
 if __name__ == "__main__":
