@@ -33,6 +33,22 @@ def test_class_weights_are_n_over_k_times_count():
     assert w.shape == (4,) and np.isfinite(w[2]) and w[2] > 0
 
 
+def test_square_root_balancing_draws_and_weighs_so_each_class_counts_equally():
+    """--balance sqrt: class c drawn in proportion to sqrt(n_c), its loss weighted by n_c^-1/2;
+    together every class gets the same expected share of the loss."""
+    from skinedge.data.batches import epoch_order
+
+    labels = np.repeat([0, 1, 2], [900, 100, 25])
+    order = epoch_order(labels, seed=0, epoch=0, balanced=0.5, size=200_000)
+    drawn = np.bincount(labels[order], minlength=3) / len(order)
+    want = np.sqrt([900, 100, 25]) / np.sqrt([900, 100, 25]).sum()
+    assert drawn == pytest.approx(want, abs=0.005)
+    w = class_weights(labels, 3, power=0.5)
+    assert w[0] / w[2] == pytest.approx(np.sqrt(25 / 900))
+    share = drawn * w
+    assert share / share.sum() == pytest.approx([1 / 3] * 3, abs=0.01)
+
+
 def test_weighted_cross_entropy_gives_every_class_the_same_total_weight():
     w = class_weights(LABELS, 4)
     per_class_total = np.bincount(LABELS, weights=w[LABELS], minlength=4)

@@ -42,8 +42,9 @@ from .data import TrainData, channel_stats, prepare_data
 from .objectives import SupervisedObjective, class_weights
 from .optim import lr_at, param_groups, set_lr
 
-# --balance -> the power of the sampler's draw weights count_c^-p (0: each image once).
-SAMPLER_POWER = {"none": 0, "loss": 0, "sampler": 1, "both": 1, "sqrt": 0.5}
+# --balance -> (p of the sampler's draw weights count_c^-p, p of the loss weights); 0 is off.
+BALANCE_POWERS = {"none": (0, 0), "loss": (0, 1), "sampler": (1, 0), "both": (1, 1),
+                  "sqrt": (0.5, 0.5)}
 ObjectiveFactory = Callable[[TrainConfig, TrainData, DistEnv], Callable]
 
 
@@ -54,10 +55,10 @@ def supervised_objective(cfg: TrainConfig, data: TrainData, env: DistEnv) -> Sup
 
 def task_weights(cfg, data: TrainData) -> torch.Tensor | None:
     """Class weights of the loss under --balance loss|both|sqrt (None otherwise)."""
-    if cfg.balance not in ("loss", "both", "sqrt"):
+    power = BALANCE_POWERS[cfg.balance][1]
+    if not power:
         return None
-    return torch.tensor(class_weights(data.labels[data.indices("train")], len(CLASSES),
-                                      power=0.5 if cfg.balance == "sqrt" else 1.0),
+    return torch.tensor(class_weights(data.labels[data.indices("train")], len(CLASSES), power),
                         dtype=torch.float32)
 
 
@@ -241,7 +242,7 @@ def run_epoch(cfg: TrainConfig, epoch: int, net, opt, objective, dataset: Cached
     # With synthetic images an epoch still draws one sample per *real* training image:
     # the same optimizer steps as a real-only run, so a comparison isolates the data.
     order = epoch_order(data.labels[data.indices("train")], cfg.seed, epoch,
-                        SAMPLER_POWER[cfg.balance], size=data.n_real_train)
+                        BALANCE_POWERS[cfg.balance][0], size=data.n_real_train)
     dataset.set_epoch(epoch, order)
     batches = rank_batches(np.arange(len(order)), cfg.batch_size, env.rank, env.world)
     if cfg.max_batches_per_epoch:
