@@ -32,6 +32,16 @@ apt_install() {  # apt_install PACKAGE...: quietly, with one apt-get update if t
           DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
 }
 
+install_or_say() {  # install_or_say WHO PACKAGE...: install them as root on Debian, else say WHO skips
+    local who=$1; shift
+    [ $# -gt 0 ] || return 0
+    if is_root_debian; then
+        say "installing $*"
+        apt_install "$@" || say "could not install $*; $who will skip"
+    else
+        say "missing $* (install them; $who skip)"
+    fi
+}
 fail_note() {  # fail_note TOOL LINE: say it and keep the line where the tests read their skip reason
     mkdir -p "$TOOLS" && echo "$2" > "$TOOLS/$1.failed"
     say "$2"
@@ -45,13 +55,7 @@ part_apt() {
         want+=(libandroid-json-java)
     command -v javac >/dev/null || want+=(openjdk-17-jdk-headless)
     command -v npm >/dev/null || want+=(nodejs npm)
-    [ ${#want[@]} -gt 0 ] || return 0
-    if is_root_debian; then
-        say "installing ${want[*]}"
-        apt_install "${want[@]}" || say "could not install ${want[*]}; the tests that need them will skip"
-    else
-        say "missing ${want[*]} (install them; the tests that need them skip)"
-    fi
+    install_or_say "the tests that need them" "${want[@]}"
 }
 
 part_web() {
@@ -167,13 +171,7 @@ part_native() {
     local want=()
     command -v cmake >/dev/null || want+=(cmake)
     command -v g++ >/dev/null || want+=(g++)
-    [ ${#want[@]} -gt 0 ] || return 0
-    if is_root_debian; then
-        say "installing ${want[*]}"
-        apt_install "${want[@]}" || say "could not install ${want[*]}; the native runner tests will skip"
-    else
-        say "missing ${want[*]} (the native runner tests skip)"
-    fi
+    install_or_say "the native runner tests" "${want[@]}"
 }
 
 case " ${parts[*]} " in *" apt "*) part_apt ;; esac
